@@ -1,0 +1,1 @@
+"""Analysis of ringbench results (overhead, statistics, regressions): arrives with its issue."""

@@ -1,0 +1,1 @@
+"""Speed and precision benchmarks of ringbench itself (run by `nox -s perf`)."""

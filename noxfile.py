@@ -1,0 +1,70 @@
+"""ringbench's sessions: `nox -l` lists them; arguments after `--` pass through."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+ROOT = Path(__file__).parent
+# What the harness build needs on a Debian host: a C compiler and the static C library.
+BUILD_PACKAGES = {"gcc": "/usr/bin/gcc", "libc6-dev": "/usr/lib/x86_64-linux-gnu/libc.a"}
+# Independent tools that `perf` compares ringbench against.
+PERF_PACKAGES = {"linux-perf": "/usr/bin/perf", "stress-ng": "/usr/bin/stress-ng"}
+
+
+def _apt_install(session: nox.Session, packages: dict[str, str]) -> None:
+    """Install the Debian packages whose marker file is missing (as root, or say how)."""
+    missing = [name for name, marker in packages.items() if not Path(marker).exists()]
+    if not missing:
+        return
+    if shutil.which("apt-get") is None:
+        session.error(f"missing {', '.join(missing)} and no apt-get: install them by hand")
+    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.log(f"installing Debian packages: {' '.join(missing)}")
+    session.run(*prefix, "apt-get", "update", "-qq", external=True, env=env)
+    session.run(*prefix, "apt-get", "install", "-y", "-qq", *missing, external=True, env=env)
+
+
+def _install(session: nox.Session, *extras: str) -> None:
+    spec = f".[{','.join(extras)}]" if extras else "."
+    session.install("-e", spec)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite (pytest; arguments after -- go to pytest)."""
+    _apt_install(session, BUILD_PACKAGES)
+    _install(session, "test")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff (lint and format check) and mypy --strict on the packages."""
+    _install(session, "lint")
+    session.run("ruff", "check", ".")
+    session.run("mypy")
+
+
+@nox.session
+def perf(session: nox.Session) -> None:
+    """ringbench against independent tools, its spread and its wall time (benchmarks/)."""
+    _apt_install(session, {**BUILD_PACKAGES, **PERF_PACKAGES})
+    _install(session)
+    session.run("python", "benchmarks/run_all.py", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The main job: the full suite on every host of inventory.yaml (args go to `ringbench run`)."""
+    _apt_install(session, BUILD_PACKAGES)
+    _install(session)
+    session.run("ringbench", "run", "--inventory", str(ROOT / "inventory.yaml"), *session.posargs)

@@ -1,0 +1,1 @@
+"""Report notebooks and their rendering: arrive with their issue."""

@@ -1,0 +1,174 @@
+"""Run one benchmark on one host: several fresh processes, the first calibrates.
+
+As pyperf does, the first process doubles its loop count until one value
+takes at least ``min_time``; every later process measures the same number of
+operations, so the spread across processes is layout and scheduling noise,
+not a change of method. Each process is checked against the controller's
+clock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from runners.errors import HarnessError, UnsupportedBenchmark
+from runners.protocol import ProcessResult, parse_run_output
+from runners.transport import CommandError, CommandTimedOut, Connection
+from suites.catalog import Benchmark
+
+# Tolerance of the clock check: a guest clock this far outside the
+# controller's window around a process is reported.
+CLOCK_TOLERANCE_S = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """How much to measure: processes x (warmups + values), each at least ``min_time_s``."""
+
+    processes: int = 5
+    values: int = 3
+    warmups: int = 1
+    min_time_s: float = 0.05
+    cpu: int | None = None
+    workdir: str = "."
+    process_timeout_s: float = 180.0
+
+    def __post_init__(self) -> None:
+        if self.processes < 1 or self.values < 1 or self.warmups < 0:
+            raise ValueError("processes and values must be >= 1 and warmups >= 0")
+        if not self.min_time_s > 0:
+            raise ValueError("min_time must be > 0")
+        if self.cpu is not None and self.cpu < 0:
+            raise ValueError("cpu must be >= 0")
+
+
+DEFAULT = RunConfig()
+FAST = RunConfig(processes=2, values=2, warmups=1, min_time_s=0.01)
+
+
+class Status(Enum):
+    SUCCESS = "success"
+    UNSUPPORTED = "unsupported"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class TimedProcess:
+    """One harness process and the controller's wall-clock window around it."""
+
+    result: ProcessResult
+    launched_at: float
+    returned_at: float
+
+    @property
+    def clock_skew_s(self) -> float:
+        """How far the host's clock lay outside the controller's window (0 when inside)."""
+        start = self.result.start_realtime_ns / 1e9
+        end = self.result.end_realtime_ns / 1e9
+        before = max(0.0, self.launched_at - start)
+        after = max(0.0, end - self.returned_at)
+        return max(before, after)
+
+
+@dataclass(frozen=True, slots=True)
+class BenchOutcome:
+    """What became of one benchmark on one host."""
+
+    bench: Benchmark
+    status: Status
+    processes: tuple[TimedProcess, ...] = ()
+    reason: str = ""
+    duration_s: float = 0.0
+
+
+def harness_argv(
+    binary: str, bench: Benchmark, config: RunConfig, loops: int, params: dict[str, int]
+) -> list[str]:
+    """The command line of one harness process (an argument list: no shell)."""
+    argv = [
+        binary,
+        "run",
+        bench.name,
+        "--loops",
+        str(loops),
+        "--values",
+        str(config.values),
+        "--warmups",
+        str(config.warmups),
+        "--min-time",
+        repr(config.min_time_s),
+        "--dir",
+        config.workdir,
+    ]
+    if config.cpu is not None:
+        argv += ["--cpu", str(config.cpu)]
+    for key, value in sorted(params.items()):
+        argv += ["--param", f"{key}={value}"]
+    return argv
+
+
+def run_process(conn: Connection, argv: list[str], timeout_s: float) -> TimedProcess:
+    """Run one harness process and parse what it printed."""
+    launched = time.time()
+    result = conn.run(argv, timeout_s=timeout_s, check=False)
+    returned = time.time()
+    if result.exited == 3 or result.exited == 0:
+        parsed = parse_run_output(result.stdout)  # raises UnsupportedBenchmark on exit 3
+        return TimedProcess(parsed, launched, returned)
+    try:
+        parse_run_output(result.stdout)
+    except HarnessError as exc:
+        raise HarnessError(f"{conn.host}: {exc}") from None
+    tail = result.stderr.strip().splitlines()[-1:] or ["no message"]
+    raise HarnessError(f"{conn.host}: harness exited {result.exited}: {tail[0]}")
+
+
+def run_benchmark(
+    conn: Connection,
+    binary: str,
+    bench: Benchmark,
+    config: RunConfig,
+    *,
+    params: dict[str, int] | None = None,
+    on_process: Callable[[int], None] | None = None,
+) -> BenchOutcome:
+    """Measure ``bench`` in ``config.processes`` fresh processes on ``conn``'s host.
+
+    An unsupported benchmark or a failing process ends this benchmark with its
+    reason; it never raises for them, so one benchmark cannot sink a run.
+    """
+    started = time.monotonic()
+    params = params or {}
+    done: list[TimedProcess] = []
+    loops = 0  # the first process calibrates
+    try:
+        for index in range(config.processes):
+            argv = harness_argv(binary, bench, config, loops, params)
+            proc = run_process(conn, argv, config.process_timeout_s)
+            done.append(proc)
+            loops = proc.result.loops
+            if on_process is not None:
+                on_process(index + 1)
+    except UnsupportedBenchmark as exc:
+        return BenchOutcome(
+            bench, Status.UNSUPPORTED, reason=exc.reason, duration_s=time.monotonic() - started
+        )
+    except CommandTimedOut as exc:
+        return BenchOutcome(
+            bench,
+            Status.FAILED,
+            tuple(done),
+            reason=f"a process took over {exc.timeout_s:.0f} s and was killed",
+            duration_s=time.monotonic() - started,
+        )
+    except (HarnessError, CommandError, OSError) as exc:
+        return BenchOutcome(
+            bench, Status.FAILED, tuple(done), reason=str(exc),
+            duration_s=time.monotonic() - started,
+        )
+    return BenchOutcome(
+        bench, Status.SUCCESS, tuple(done), duration_s=time.monotonic() - started
+    )

@@ -1,0 +1,178 @@
+"""Facts about a host that a reader of its figures needs, gathered by small collectors.
+
+Each ``collect_*`` function reads a few files or commands through a
+:class:`HostReader` and adds keys to a metadata dict (pyperf's naming where
+pyperf has a name for the fact: ``hostname``, ``cpu_model_name``,
+``cpu_count``, ``platform``, ``boot_time``). A fact that cannot be read is
+left out, never guessed. The reader is the only thing that knows whether the
+host is this machine or a remote one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from runners.transport import CommandError, Connection
+
+Metadata = dict[str, str | int | float]
+READ_TIMEOUT_S = 20.0
+
+
+class HostReader:
+    """Reads files and short commands on a host through its connection."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def read(self, path: str) -> str | None:
+        """The file's text, or None when it cannot be read."""
+        try:
+            result = self.conn.run(["cat", "--", path], timeout_s=READ_TIMEOUT_S, check=False)
+        except CommandError:
+            return None
+        return result.stdout if result.ok else None
+
+    def command(self, argv: list[str]) -> str | None:
+        """The command's stdout, or None when it is missing or fails."""
+        try:
+            result = self.conn.run(argv, timeout_s=READ_TIMEOUT_S, check=False)
+        except (CommandError, OSError):
+            return None
+        return result.stdout if result.ok else None
+
+
+def _first_line(text: str | None) -> str | None:
+    if text is None:
+        return None
+    line = text.strip().splitlines()[0].strip() if text.strip() else ""
+    return line or None
+
+
+def _put(metadata: Metadata, key: str, value: str | int | float | None) -> None:
+    if isinstance(value, str):
+        value = " ".join(value.split())
+    if value is not None and value != "":
+        metadata[key] = value
+
+
+def collect_system(reader: HostReader, metadata: Metadata) -> None:
+    """Host name, kernel, architecture, boot time, kernel command line."""
+    uname = reader.command(["uname", "-n", "-r", "-m"])
+    if uname:
+        parts = uname.split()
+        if len(parts) == 3:
+            _put(metadata, "hostname", parts[0])
+            _put(metadata, "kernel", parts[1])
+            _put(metadata, "arch", parts[2])
+            _put(metadata, "platform", f"Linux-{parts[1]}-{parts[2]}")
+    _put(metadata, "kernel_version", _first_line(reader.read("/proc/sys/kernel/version")))
+    _put(metadata, "kernel_cmdline", _first_line(reader.read("/proc/cmdline")))
+    stat = reader.read("/proc/stat")
+    if stat:
+        match = re.search(r"^btime\s+(\d+)", stat, re.MULTILINE)
+        if match:
+            boot = datetime.fromtimestamp(int(match.group(1)), tz=UTC)
+            _put(metadata, "boot_time", boot.strftime("%Y-%m-%d %H:%M:%S"))
+
+
+def parse_cpuinfo(text: str) -> Metadata:
+    """CPU model, count and whether the ``hypervisor`` flag is set, from /proc/cpuinfo."""
+    out: Metadata = {}
+    processors = re.findall(r"^processor\s*:", text, re.MULTILINE)
+    if processors:
+        out["cpu_count"] = len(processors)
+    for key, field in (("cpu_model_name", "model name"), ("cpu_vendor", "vendor_id")):
+        match = re.search(rf"^{field}\s*:\s*(.+)$", text, re.MULTILINE)
+        if match:
+            out[key] = " ".join(match.group(1).split())
+    flags = re.search(r"^flags\s*:\s*(.*)$", text, re.MULTILINE)
+    if flags:
+        out["cpu_hypervisor_flag"] = "yes" if "hypervisor" in flags.group(1).split() else "no"
+    return out
+
+
+def collect_cpu(reader: HostReader, metadata: Metadata) -> None:
+    """CPU model and count, frequency governor, turbo/boost state."""
+    cpuinfo = reader.read("/proc/cpuinfo")
+    if cpuinfo:
+        metadata.update(parse_cpuinfo(cpuinfo))
+    cpufreq = "/sys/devices/system/cpu/cpu0/cpufreq"
+    _put(metadata, "cpu_governor", _first_line(reader.read(f"{cpufreq}/scaling_governor")))
+    _put(metadata, "cpu_driver", _first_line(reader.read(f"{cpufreq}/scaling_driver")))
+    boost = _first_line(reader.read("/sys/devices/system/cpu/cpufreq/boost"))
+    no_turbo = _first_line(reader.read("/sys/devices/system/cpu/intel_pstate/no_turbo"))
+    if boost is not None:
+        _put(metadata, "cpu_boost", "on" if boost == "1" else "off")
+    elif no_turbo is not None:
+        _put(metadata, "cpu_boost", "off" if no_turbo == "1" else "on")
+
+
+def parse_mitigations(files: dict[str, str]) -> str:
+    """One line from /sys/devices/system/cpu/vulnerabilities/*: the ones that cost time."""
+    active = []
+    for name in sorted(files):
+        state = " ".join(files[name].split())
+        if state.startswith("Mitigation"):
+            active.append(f"{name}={state.removeprefix('Mitigation: ')}")
+        elif state.startswith("Vulnerable"):
+            active.append(f"{name}=vulnerable")
+    return "; ".join(active) if active else "none"
+
+
+def collect_kernel_tuning(reader: HostReader, metadata: Metadata) -> None:
+    """Clock source, THP, ASLR and CPU vulnerability mitigations."""
+    base = "/sys/devices/system/clocksource/clocksource0"
+    _put(metadata, "clocksource", _first_line(reader.read(f"{base}/current_clocksource")))
+    thp = _first_line(reader.read("/sys/kernel/mm/transparent_hugepage/enabled"))
+    if thp:
+        match = re.search(r"\[(\w+)\]", thp)
+        _put(metadata, "thp", match.group(1) if match else thp)
+    _put(metadata, "aslr", _first_line(reader.read("/proc/sys/kernel/randomize_va_space")))
+    listing = reader.command(["ls", "/sys/devices/system/cpu/vulnerabilities"])
+    if listing:
+        vulns = {}
+        for name in listing.split():
+            text = reader.read(f"/sys/devices/system/cpu/vulnerabilities/{name}")
+            if text:
+                vulns[name] = text
+        if vulns:
+            _put(metadata, "mitigations", parse_mitigations(vulns))
+
+
+def collect_memory(reader: HostReader, metadata: Metadata) -> None:
+    """Total memory and reserved huge pages."""
+    meminfo = reader.read("/proc/meminfo")
+    if not meminfo:
+        return
+    for key, field in (("mem_total_kib", "MemTotal"), ("hugepages_total", "HugePages_Total")):
+        match = re.search(rf"^{field}:\s+(\d+)", meminfo, re.MULTILINE)
+        if match:
+            metadata[key] = int(match.group(1))
+
+
+COLLECTORS: tuple[Callable[[HostReader, Metadata], None], ...] = (
+    collect_system,
+    collect_cpu,
+    collect_kernel_tuning,
+    collect_memory,
+)
+
+
+def collect_host_metadata(conn: Connection) -> Metadata:
+    """Run every collector against the host behind ``conn``."""
+    reader = HostReader(conn)
+    metadata: Metadata = {}
+    for collect in COLLECTORS:
+        collect(reader, metadata)
+    return metadata
+
+
+def read_local(path: str) -> str | None:
+    """Read a local file, or None (used where no connection exists yet)."""
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None

@@ -1,0 +1,1 @@
+"""The microbenchmarks: C sources of ``ringbench-bench``, its build and its catalog."""

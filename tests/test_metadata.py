@@ -1,0 +1,42 @@
+"""Host-fact parsers, on captured real files, and the collectors on this machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runners.metadata import collect_host_metadata, parse_cpuinfo, parse_mitigations
+from runners.transport import LocalConnection
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_cpuinfo_of_a_kvm_guest() -> None:
+    facts = parse_cpuinfo((DATA / "cpuinfo-epyc-kvm-guest.txt").read_text())
+    assert facts["cpu_model_name"] == "AMD EPYC"
+    assert facts["cpu_vendor"] == "AuthenticAMD"
+    assert facts["cpu_count"] == 2
+    assert facts["cpu_hypervisor_flag"] == "yes"
+
+
+def test_cpuinfo_of_user_mode_linux() -> None:
+    text = "processor\t: 0\nvendor_id\t: User Mode Linux\nmodel name\t: UML\nmode\t\t: skas\n"
+    facts = parse_cpuinfo(text)
+    assert facts["cpu_vendor"] == "User Mode Linux" and facts["cpu_count"] == 1
+    assert "cpu_hypervisor_flag" not in facts
+
+
+def test_mitigations_keep_only_what_costs() -> None:
+    rows = (DATA / "vulnerabilities-epyc-kvm-guest.tsv").read_text().splitlines()
+    files = dict(row.split("\t", 1) for row in rows)
+    line = parse_mitigations(files)
+    assert "Not affected" not in line
+    assert "spectre_v2=" in line
+    assert parse_mitigations({"meltdown": "Not affected"}) == "none"
+
+
+def test_collectors_on_this_machine() -> None:
+    facts = collect_host_metadata(LocalConnection())
+    for key in ("hostname", "kernel", "arch", "cpu_model_name", "cpu_count", "clocksource",
+                "mem_total_kib"):
+        assert key in facts, key
+    assert all(value != "" for value in facts.values())

@@ -1,0 +1,131 @@
+"""`ringbench run --local` end to end: results on disk that pyperf reads unchanged."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyperf
+import pytest
+
+from runners.cli import main
+from suites.build import BuildInfo
+
+QUICK = ["--processes", "2", "--values", "2", "--warmups", "1", "--min-time", "0.005"]
+
+
+def only_run(results: Path) -> Path:
+    runs = [p for p in results.iterdir() if p.is_dir()]
+    assert len(runs) == 1
+    return runs[0]
+
+
+def test_local_run_writes_a_pyperf_suite_and_manifest(harness: BuildInfo, tmp_path: Path,
+                                                     workdir: Path) -> None:
+    results = tmp_path / "results"
+    code = main(["run", "--local", "--bench", "syscall-null", "--bench", "trap-cpuid",
+                 *QUICK, "--results", str(results), "--dir", str(workdir)])
+    assert code == 0
+    run_dir = only_run(results)
+    suite = pyperf.BenchmarkSuite.load(str(run_dir / "localhost.json"))
+    assert sorted(suite.get_benchmark_names()) == ["syscall-null", "trap-cpuid"]
+    bench = suite.get_benchmark("syscall-null")
+    assert bench.get_nrun() == 2 and bench.get_unit() == "second"
+    assert len(bench.get_values()) == 4
+    meta = bench.get_metadata()
+    assert meta["binary_sha256"] == harness.sha256
+    for key in ("host", "kernel", "cpu_model_name", "clocksource", "loops", "mechanism",
+                "ringbench_format", "timer_s"):
+        assert key in meta, key
+    runs = bench.get_runs()
+    assert runs[0].get_loops() == runs[1].get_loops(), "later processes reuse the calibration"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["format_version"] == 1 and manifest["status"] == "complete"
+    assert manifest["hosts"]["localhost"]["counts"]["success"] == 2
+    probe = json.loads((run_dir / "localhost.probe.json").read_text())
+    assert probe["format_version"] == 1 and probe["facts"]["kernel"]
+    stats = subprocess.run([sys.executable, "-m", "pyperf", "stats",
+                            str(run_dir / "localhost.json")], capture_output=True, text=True,
+                           timeout=60, check=False)
+    assert stats.returncode == 0 and "syscall-null" in stats.stdout
+    compare = subprocess.run([sys.executable, "-m", "pyperf", "compare_to",
+                              str(run_dir / "localhost.json"), str(run_dir / "localhost.json")],
+                             capture_output=True, text=True, timeout=60, check=False)
+    assert compare.returncode == 0, compare.stderr
+
+
+def test_run_on_the_default_inventory_shape(harness: BuildInfo, tmp_path: Path,
+                                            workdir: Path) -> None:
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text("all:\n  hosts:\n    here:\n      ansible_connection: local\n"
+                         "      virt_class: hardware-assisted\n")
+    results = tmp_path / "results"
+    assert main(["run", "--inventory", str(inventory), "--family", "net", *QUICK,
+                 "--results", str(results), "--dir", str(workdir)]) == 0
+    suite = pyperf.BenchmarkSuite.load(str(only_run(results) / "here.json"))
+    assert suite.get_benchmark("net-tcp-rr").get_metadata()["virt_class"] == "hardware-assisted"
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["run", "--local", "--bench", "syscall-nul"], "did you mean 'syscall-null'"),
+        (["run", "--local", "--family", "nope"], "unknown family 'nope'"),
+        (["run", "--local", "--processes", "zero"], "--processes"),
+        (["run", "--local", "--min-time", "-0.1"], "--min-time"),
+        (["run", "--local", "--param", "mem-copy:nope=1"], "has no parameter 'nope'"),
+        (["run", "--local", "--param", "junk"], "BENCH:KEY=VALUE"),
+        (["run", "--local", "--dir", "/proc"], "cannot create files in /proc"),
+        (["run", "--inventory", "/nonexistent/inventory.yaml"], "/nonexistent/inventory.yaml"),
+        (["frob"], "invalid choice"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(harness: BuildInfo, tmp_path: Path, args: list[str],
+                                          words: str, capfd: pytest.CaptureFixture[str]) -> None:
+    code = main([*args, "--results", str(tmp_path / "r")] if args[0] == "run" else args)
+    err = capfd.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("ringbench: error:") and words in err[0], err
+
+
+def test_unwritable_results_directory(harness: BuildInfo,
+                                      capfd: pytest.CaptureFixture[str]) -> None:
+    code = main(["run", "--local", "--bench", "syscall-null", "--results", "/proc/results"])
+    err = capfd.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "/proc/results" in err[0]
+
+
+def test_interrupted_run_keeps_whole_files(harness: BuildInfo, tmp_path: Path,
+                                           workdir: Path) -> None:
+    """Ctrl-C after the first benchmark: every file on disk is whole and says so."""
+    results = tmp_path / "results"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runners.cli", "run", "--local", "--family", "syscall",
+         "--processes", "3", "--min-time", "0.05", "--results", str(results),
+         "--dir", str(workdir)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        stdin=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    suite_file = None
+    while time.monotonic() < deadline and suite_file is None:
+        found = list(results.glob("*/localhost.json")) if results.exists() else []
+        suite_file = found[0] if found else None
+        time.sleep(0.05)
+    assert suite_file is not None, "no benchmark finished within 60 s"
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out
+    assert "interrupted" in out and str(suite_file.parent) in out.replace("\n", "")
+    suite = pyperf.BenchmarkSuite.load(str(suite_file))
+    assert suite.get_benchmark_names()
+    manifest = json.loads((suite_file.parent / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    assert not list(suite_file.parent.glob(".*.tmp")), "no temporary file left behind"
+    assert list(workdir.iterdir()) == [], "the harness removed its files"
