@@ -13,6 +13,7 @@ import statistics
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 from rich.console import Console
 from rich.table import Table
@@ -26,11 +27,13 @@ from runners.pipeline import (
     Run,
     RunInterrupted,
     RunPlan,
+    check_workdir,
     inventory_snapshot,
     plan_hosts,
 )
 from runners.progress import ProgressReporter
 from runners.store import ResultStore
+from runners.transport import LocalConnection
 from suites.build import build
 from suites.catalog import Catalog, load_catalog
 
@@ -98,14 +101,20 @@ def parse_params(specs: Sequence[str], catalog: Catalog) -> dict[str, dict[str, 
 
 
 def summary_table(host: str, outcomes: list[BenchOutcome]) -> Table:
-    table = Table(title=f"{host}: median of all values, spread across processes")
-    for column in ("benchmark", "median", "per", "cv(processes)", "processes", "status"):
-        table.add_column(column, justify="right" if column in ("median", "processes") else "left")
+    table = Table(title=f"{host}: median of all values; cv of the per-process medians")
+    table.add_column("benchmark", no_wrap=True)
+    table.add_column("median", justify="right", no_wrap=True)
+    table.add_column("per")
+    table.add_column("cv(processes)", justify="right")
+    table.add_column("processes", justify="right")
+    table.add_column("status")
     for o in outcomes:
         if o.status is Status.SUCCESS:
             values = [v.value_s for p in o.processes for v in p.result.values]
-            means = [statistics.fmean(v.value_s for v in p.result.values) for p in o.processes]
-            cv = (statistics.stdev(means) / statistics.fmean(means)) if len(means) > 1 else math.nan
+            medians = [statistics.median(v.value_s for v in p.result.values)
+                       for p in o.processes]
+            cv = (statistics.stdev(medians) / statistics.fmean(medians)
+                  if len(medians) > 1 else math.nan)
             table.add_row(o.bench.name, format_seconds(statistics.median(values)),
                           o.bench.operation, f"{cv:.1%}" if not math.isnan(cv) else "-",
                           str(len(o.processes)), "ok")
@@ -140,6 +149,9 @@ def cmd_run(
         inv = load_inventory(inventory)
         hosts = plan_hosts(inv.select(host_patterns))
         snapshot = inventory_snapshot(inventory)
+    if any(h.is_local for h in hosts):
+        # Checked before the run directory exists: bad input leaves nothing behind.
+        check_workdir(LocalConnection(), config.workdir)
     plan = RunPlan(hosts=hosts, benchmarks=benchmarks, config=config, params=params)
     run_dir = ResultStore(results).create()
     console.print(f"run {run_dir.run_id}: {len(benchmarks)} benchmarks x {len(hosts)} host(s), "
@@ -183,6 +195,17 @@ def _non_negative_int(text: str) -> int:
     return _positive_int(text)
 
 
+def _cpu_choice(text: str) -> int | Literal["auto"] | None:
+    if text == "auto":
+        return "auto"
+    if text == "none":
+        return None
+    try:
+        return _non_negative_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a CPU number, auto or none") from None
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -219,7 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--values", type=_positive_int)
     p.add_argument("--warmups", type=_non_negative_int)
     p.add_argument("--min-time", type=_positive_float, metavar="S")
-    p.add_argument("--cpu", type=_non_negative_int, help="pin the harness to this CPU")
+    p.add_argument("--cpu", type=_cpu_choice, default="auto", metavar="C|auto|none",
+                   help="pin every process to CPU C; auto (default): the host's last allowed "
+                        "CPU; none: no pinning")
     p.add_argument("--dir", default=".", help="where file benchmarks create their files")
     p.add_argument("--param", action="append", default=[], metavar="BENCH:KEY=VALUE")
     p.add_argument("--results", type=Path, default=Path("results"))

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Literal
 
 from runners.errors import HarnessError, UnsupportedBenchmark
 from runners.protocol import ProcessResult, parse_run_output
@@ -26,13 +27,20 @@ CLOCK_TOLERANCE_S = 0.5
 
 @dataclass(frozen=True, slots=True)
 class RunConfig:
-    """How much to measure: processes x (warmups + values), each at least ``min_time_s``."""
+    """How much to measure: processes x (warmups + values), each at least ``min_time_s``.
+
+    Many short values per process, summarised by their median, shrug off the
+    millisecond-scale interference bursts of shared and nested hosts that a
+    few long values would average in. ``cpu="auto"`` pins every process to the
+    host's highest-numbered allowed CPU; ``None`` leaves placement to the
+    scheduler.
+    """
 
     processes: int = 5
-    values: int = 3
+    values: int = 10
     warmups: int = 1
-    min_time_s: float = 0.05
-    cpu: int | None = None
+    min_time_s: float = 0.01
+    cpu: int | Literal["auto"] | None = "auto"
     workdir: str = "."
     process_timeout_s: float = 180.0
 
@@ -41,12 +49,12 @@ class RunConfig:
             raise ValueError("processes and values must be >= 1 and warmups >= 0")
         if not self.min_time_s > 0:
             raise ValueError("min_time must be > 0")
-        if self.cpu is not None and self.cpu < 0:
+        if isinstance(self.cpu, int) and self.cpu < 0:
             raise ValueError("cpu must be >= 0")
 
 
 DEFAULT = RunConfig()
-FAST = RunConfig(processes=2, values=2, warmups=1, min_time_s=0.01)
+FAST = RunConfig(processes=2, values=5, warmups=1, min_time_s=0.005)
 
 
 class Status(Enum):

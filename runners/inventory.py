@@ -16,6 +16,7 @@ is one line naming the file, the line and what to do.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import fnmatch
 from collections.abc import Sequence
@@ -219,12 +220,24 @@ def _build_host(parser: _Parser, name: str, pending: _Pending) -> Host:
         key_file=key_file,
         ssh_common_args=var("ansible_ssh_common_args"),
         virt_class=virt_class,
-        machine=var("machine") or name,
+        machine=var("machine") or "",
         baseline=var("baseline"),
         hypervisor=var("hypervisor"),
         groups=tuple(dict.fromkeys(pending.groups)),
         line=pending.line,
     )
+
+
+def _resolve_machines(hosts: dict[str, Host]) -> dict[str, Host]:
+    """A host that names no machine runs on its baseline's (or is its own machine)."""
+    resolved: dict[str, Host] = {}
+    for host in hosts.values():
+        cursor, seen = host, {host.name}
+        while not cursor.machine and cursor.baseline in hosts and cursor.baseline not in seen:
+            seen.add(cursor.baseline)
+            cursor = hosts[cursor.baseline]
+        resolved[host.name] = dataclasses.replace(host, machine=cursor.machine or cursor.name)
+    return resolved
 
 
 def _check_baselines(parser: _Parser, hosts: dict[str, Host]) -> None:
@@ -239,12 +252,6 @@ def _check_baselines(parser: _Parser, hosts: dict[str, Host]) -> None:
             hint = f"did you mean '{close[0]}'?" if close else "name a host of this inventory"
             raise parser.fail(where(host), f"host '{host.name}': unknown baseline "
                                            f"'{host.baseline}': {hint}")
-        base = hosts[host.baseline]
-        if base.machine != host.machine:
-            raise parser.fail(where(host), f"host '{host.name}' runs on machine "
-                                           f"'{host.machine}' but its baseline '{base.name}' "
-                                           f"on '{base.machine}': overhead needs the same "
-                                           "hardware (set 'machine' on both)")
     for host in hosts.values():
         chain = [host.name]
         cursor = host.baseline
@@ -255,6 +262,13 @@ def _check_baselines(parser: _Parser, hosts: dict[str, Host]) -> None:
                                                "host has no baseline of its own")
             chain.append(cursor)
             cursor = hosts[cursor].baseline
+    for host in hosts.values():
+        base = hosts[host.baseline] if host.baseline else None
+        if base is not None and base.machine != host.machine:
+            raise parser.fail(where(host), f"host '{host.name}' runs on machine "
+                                           f"'{host.machine}' but its baseline '{base.name}' "
+                                           f"on '{base.machine}': overhead needs the same "
+                                           "hardware (set 'machine' on both)")
 
 
 def load_inventory(path: Path) -> Inventory:
@@ -276,6 +290,8 @@ def load_inventory(path: Path) -> Inventory:
         parser.group(name, node, {}, ())
     if not parser.hosts:
         raise UserError(f"{path}: the inventory has no hosts")
-    hosts = {name: _build_host(parser, name, p) for name, p in parser.hosts.items()}
+    hosts = _resolve_machines(
+        {name: _build_host(parser, name, p) for name, p in parser.hosts.items()}
+    )
     _check_baselines(parser, hosts)
     return Inventory(path, tuple(hosts.values()))

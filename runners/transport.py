@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 TAIL_LINES = 5
+TERM_GRACE_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,5 +142,10 @@ class LocalConnection:
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM the group (the harness then removes its files), SIGKILL what remains."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=TERM_GRACE_S)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)

@@ -123,6 +123,7 @@ def parse_catalog(text: str) -> Catalog:
         where = f"catalog entry {i}"
         if not isinstance(item, dict):
             raise ProtocolError(f"{where}: not an object")
+        where = f"catalog entry {i} ({_field(item, 'name', str, where)})"
         params = tuple(
             Param(
                 name=_field(p, "name", str, where),

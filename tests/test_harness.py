@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -90,6 +91,10 @@ def test_pinning_is_reported(harness: BuildInfo) -> None:
     result = parse_run_output(run(harness, "run", "syscall-null", "--cpu", "0",
                                   "--min-time", "0.005").stdout)
     assert result.cpu == 0
+    last = max(os.sched_getaffinity(0))
+    result = parse_run_output(run(harness, "run", "syscall-null", "--cpu", "auto",
+                                  "--min-time", "0.005").stdout)
+    assert result.cpu == last
 
 
 @pytest.mark.parametrize(
@@ -102,6 +107,7 @@ def test_pinning_is_reported(harness: BuildInfo) -> None:
         (["run", "syscall-null", "--min-time", "-1"], 2, "--min-time"),
         (["run", "syscall-null", "--min-time", "nan"], 2, "--min-time"),
         (["run", "syscall-null", "--cpu", "4096"], 2, "--cpu"),
+        (["run", "syscall-null", "--cpu", "first"], 2, "--cpu"),
         (["run", "syscall-null", "--param", "bogus=1"], 2, "bogus"),
         (["run", "syscall-null", "--frobnicate"], 2, "--frobnicate"),
         (["explode"], 2, "explode"),

@@ -40,9 +40,13 @@ def test_local_run_writes_a_pyperf_suite_and_manifest(harness: BuildInfo, tmp_pa
     meta = bench.get_metadata()
     assert meta["binary_sha256"] == harness.sha256
     for key in ("host", "kernel", "cpu_model_name", "clocksource", "loops", "mechanism",
-                "ringbench_format", "timer_s"):
+                "ringbench_format", "mitigations"):
         assert key in meta, key
     runs = bench.get_runs()
+    for key in ("timer_s", "loop_overhead_s", "pid", "date", "clock_skew_s", "duration"):
+        assert key in runs[0].get_metadata(), key
+    assert "calibrate_loops" in runs[0].get_metadata()
+    assert "calibrate_loops" not in runs[1].get_metadata()
     assert runs[0].get_loops() == runs[1].get_loops(), "later processes reuse the calibration"
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["format_version"] == 1 and manifest["status"] == "complete"

@@ -1,0 +1,199 @@
+/*
+ * bench_io.c: file I/O through the page cache, and I/O that reaches the
+ * (emulated) block device: a synchronous write and an O_DIRECT read.
+ */
+#define _GNU_SOURCE
+#include "benches.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#define IO_BLOCK 4096u
+#define WRITE_SYNC_BYTES (1u << 20)
+#define DIRECT_SEED 0x2545f4914f6cdd1dull
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC 0x01021994
+#endif
+#ifndef RAMFS_MAGIC
+#define RAMFS_MAGIC 0x858458f6
+#endif
+
+struct io_state {
+    int fd;                     /* buffered */
+    int dfd;                    /* O_DIRECT */
+    char path[PATH_MAX];
+    char *buf;                  /* IO_BLOCK bytes, 4 KiB aligned */
+    uint64_t size, off, rng;
+};
+
+static struct io_state *io_new(struct ctx *c)
+{
+    struct io_state *s = rb_state(c, sizeof *s);
+    int rc;
+
+    if (s == NULL)
+        return NULL;
+    s->fd = s->dfd = -1;
+    rc = posix_memalign((void **)&s->buf, IO_BLOCK, IO_BLOCK);
+    if (rc != 0) {
+        s->buf = NULL;
+        rb_fail_code(c, rc, "posix_memalign");
+        return NULL;
+    }
+    memset(s->buf, 0x5a, IO_BLOCK);
+    return s;
+}
+
+void io_teardown(struct ctx *c)
+{
+    struct io_state *s = c->priv;
+
+    if (s == NULL)
+        return;
+    if (s->fd >= 0)
+        close(s->fd);
+    if (s->dfd >= 0)
+        close(s->dfd);
+    rb_remove_file(s->path);
+    free(s->buf);
+    rb_state_free(c);
+}
+
+/* A file of `size` bytes in --dir. */
+static struct io_state *io_file(struct ctx *c, uint64_t size)
+{
+    struct io_state *s = io_new(c);
+
+    if (s == NULL)
+        return NULL;
+    s->size = size;
+    s->fd = rb_tmpfile(c, s->path, sizeof s->path);
+    if (s->fd < 0 || rb_fill_file(c, s->fd, size, 0) != 0)
+        return NULL;
+    return s;
+}
+
+int io_pread_setup(struct ctx *c)
+{
+    struct io_state *s = io_file(c, (uint64_t)rb_param(c, "file_bytes"));
+
+    if (s == NULL)
+        return -1;
+    return rb_read_file(c, s->fd, s->size);
+}
+
+void io_pread_run(struct ctx *c, uint64_t n)
+{
+    struct io_state *s = c->priv;
+
+    for (uint64_t i = 0; i < n; i++) {
+        if (pread(s->fd, s->buf, IO_BLOCK, (off_t)s->off) != IO_BLOCK) {
+            rb_fail_errno(c, "pread of a file in %s", c->dir);
+            return;
+        }
+        s->off += IO_BLOCK;
+        if (s->off >= s->size)
+            s->off = 0;
+    }
+}
+
+int io_write_sync_setup(struct ctx *c)
+{
+    struct io_state *s = io_file(c, WRITE_SYNC_BYTES);
+
+    if (s == NULL)
+        return -1;
+    if (fsync(s->fd) != 0)
+        return rb_fail_errno(c, "fsync of a file in %s", c->dir);
+    return 0;
+}
+
+void io_write_sync_run(struct ctx *c, uint64_t n)
+{
+    struct io_state *s = c->priv;
+
+    for (uint64_t i = 0; i < n; i++) {
+        if (pwrite(s->fd, s->buf, IO_BLOCK, (off_t)s->off) != IO_BLOCK) {
+            rb_fail_errno(c, "pwrite of a file in %s", c->dir);
+            return;
+        }
+        if (fdatasync(s->fd) != 0) {
+            rb_fail_errno(c, "fdatasync of a file in %s", c->dir);
+            return;
+        }
+        s->off += IO_BLOCK;
+        if (s->off >= s->size)
+            s->off = 0;
+    }
+}
+
+/* O_DIRECT needs a file system that reaches a device: tmpfs and ramfs
+ * either refuse it (EINVAL) or, since Linux 6.6, accept it and copy memory. */
+int io_direct_supported(struct ctx *c, char *reason, size_t len)
+{
+    char path[PATH_MAX];
+    struct statfs fs;
+    int fd, dfd, err;
+
+    if (statfs(c->dir, &fs) == 0 &&
+        (fs.f_type == (__typeof__(fs.f_type))TMPFS_MAGIC ||
+         fs.f_type == (__typeof__(fs.f_type))RAMFS_MAGIC)) {
+        snprintf(reason, len, "O_DIRECT not supported by the file system of %s "
+                 "(a RAM file system, no device behind it)", c->dir);
+        return 0;
+    }
+    fd = rb_tmpfile(c, path, sizeof path);
+    if (fd < 0) {
+        /* Not a question of support: setup will report the error. */
+        c->failed = 0;
+        c->err[0] = '\0';
+        return 1;
+    }
+    dfd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+    err = errno;
+    if (dfd >= 0)
+        close(dfd);
+    close(fd);
+    rb_remove_file(path);
+    if (dfd < 0 && err == EINVAL) {
+        snprintf(reason, len, "O_DIRECT not supported by the file system of %s", c->dir);
+        return 0;
+    }
+    return 1;
+}
+
+int io_direct_setup(struct ctx *c)
+{
+    struct io_state *s = io_file(c, (uint64_t)rb_param(c, "file_bytes"));
+
+    if (s == NULL)
+        return -1;
+    if (fsync(s->fd) != 0)
+        return rb_fail_errno(c, "fsync of a file in %s", c->dir);
+    s->dfd = open(s->path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+    if (s->dfd < 0)
+        return rb_fail_errno(c, "open(O_DIRECT) of a file in %s", c->dir);
+    s->rng = DIRECT_SEED;
+    return 0;
+}
+
+void io_direct_run(struct ctx *c, uint64_t n)
+{
+    struct io_state *s = c->priv;
+    uint64_t blocks = s->size / IO_BLOCK;
+
+    for (uint64_t i = 0; i < n; i++) {
+        off_t off = (off_t)(rb_xorshift64(&s->rng) % blocks * IO_BLOCK);
+
+        if (pread(s->dfd, s->buf, IO_BLOCK, off) != IO_BLOCK) {
+            rb_fail_errno(c, "O_DIRECT pread of a file in %s", c->dir);
+            return;
+        }
+    }
+}
