@@ -59,7 +59,7 @@ def perf(session: nox.Session) -> None:
     """ringbench against independent tools, its spread and its wall time (benchmarks/)."""
     _apt_install(session, {**BUILD_PACKAGES, **PERF_PACKAGES})
     _install(session)
-    session.run("python", "benchmarks/run_all.py", *session.posargs)
+    session.run("python", "-m", "benchmarks.run_all", *session.posargs)
 
 
 @nox.session

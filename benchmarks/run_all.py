@@ -50,35 +50,42 @@ class Figure:
 
 def ringbench_median(info: BuildInfo, catalog: Catalog, name: str, cpu: int) -> float:
     """One fresh, pinned process of ``name``: the median of its values."""
-    config = RunConfig(processes=1, values=5, warmups=1, min_time_s=0.1, cpu=cpu)
     with tempfile.TemporaryDirectory() as tmp:
-        outcome = run_benchmark(LocalConnection(), str(info.path), catalog.get(name),
-                                RunConfig(**{**asdict(config), "workdir": tmp}))
+        config = RunConfig(processes=1, values=5, warmups=1, min_time_s=0.02, cpu=cpu,
+                           workdir=tmp)
+        outcome = run_benchmark(LocalConnection(), str(info.path), catalog.get(name), config)
     if outcome.status is not Status.SUCCESS:
         raise RuntimeError(f"{name}: {outcome.reason}")
     return statistics.median(v.value_s for v in outcome.processes[0].result.values)
 
 
 def compare(info: BuildInfo, catalog: Catalog, rounds: int, cpu: int) -> list[Figure]:
-    """Interleave ringbench and the reference tools, ``rounds`` times each."""
-    ours_null, ref_null, ours_cpuid, ref_cpuid = [], [], [], []
+    """Alternate ringbench and the reference tools, ``rounds`` short rounds each.
+
+    The host's speed drifts over seconds, so each round pairs a ringbench
+    figure with the reference figure taken right after it, on the same CPU,
+    and the result is the median of the paired ratios.
+    """
+    pairs: dict[str, list[tuple[float, float]]] = {"null": [], "cpuid": []}
     for _ in range(rounds):
-        ours_null.append(ringbench_median(info, catalog, "syscall-null", cpu))
-        ref_null.append(perf_bench_syscall(max(100_000, int(0.5 / ours_null[-1])), cpu))
-        ours_cpuid.append(ringbench_median(info, catalog, "trap-cpuid", cpu))
-        ref_cpuid.append(stress_ng_cpuid(cpu))
+        ours = ringbench_median(info, catalog, "syscall-null", cpu)
+        pairs["null"].append((ours, perf_bench_syscall(max(50_000, int(0.1 / ours)), cpu)))
+        ours = ringbench_median(info, catalog, "trap-cpuid", cpu)
+        pairs["cpuid"].append((ours, stress_ng_cpuid(cpu)))
     figures = []
-    for what, ours, ref, tool, target in (
-        ("null system call", ours_null, ref_null, "perf bench syscall basic", 0.05),
-        ("cpuid", ours_cpuid, ref_cpuid, "stress-ng --x86cpuid", None),
+    for key, what, tool, target in (
+        ("null", "null system call", "perf bench syscall basic", 0.05),
+        ("cpuid", "cpuid", "stress-ng --x86cpuid", None),
     ):
-        a, b = statistics.median(ours), statistics.median(ref)
-        ratio = a / b
+        a = statistics.median(p[0] for p in pairs[key])
+        b = statistics.median(p[1] for p in pairs[key])
+        ratios = [x / y for x, y in pairs[key]]
+        ratio = statistics.median(ratios)
         figures.append(Figure(
             what=what,
             ringbench=f"{a * 1e9:.1f} ns",
             reference=f"{b * 1e9:.1f} ns ({tool})",
-            ratio=f"{ratio:.3f}",
+            ratio=f"{ratio:.3f} ({min(ratios):.2f}-{max(ratios):.2f})",
             target=f"within {target:.0%}" if target is not None else "(reported)",
             met=abs(ratio - 1) <= target if target is not None else None,
             value=ratio,
@@ -86,20 +93,30 @@ def compare(info: BuildInfo, catalog: Catalog, rounds: int, cpu: int) -> list[Fi
     return figures
 
 
-def spread(info: BuildInfo, catalog: Catalog) -> list[Figure]:
-    """CV of the per-process medians, default settings (as `ringbench run` measures)."""
+def spread(info: BuildInfo, catalog: Catalog, trials: int) -> list[Figure]:
+    """CV of the per-process medians with the default settings, over several trials.
+
+    This machine's host has slow phases lasting about a second (every
+    operation, even the fastest value of a process, costs up to 30% more), so
+    one trial's CV depends on whether such a phase fell inside it: the median
+    over ``trials`` trials is the figure, with the range beside it.
+    """
     figures = []
     for name in ("syscall-null", "trap-cpuid"):
-        outcome = run_benchmark(LocalConnection(), str(info.path), catalog.get(name), DEFAULT)
-        if outcome.status is not Status.SUCCESS:
-            raise RuntimeError(f"{name}: {outcome.reason}")
-        medians = [statistics.median(v.value_s for v in p.result.values)
-                   for p in outcome.processes]
-        cv = statistics.stdev(medians) / statistics.fmean(medians)
+        cvs = []
+        for _ in range(trials):
+            outcome = run_benchmark(LocalConnection(), str(info.path), catalog.get(name),
+                                    DEFAULT)
+            if outcome.status is not Status.SUCCESS:
+                raise RuntimeError(f"{name}: {outcome.reason}")
+            medians = [statistics.median(v.value_s for v in p.result.values)
+                       for p in outcome.processes]
+            cvs.append(statistics.stdev(medians) / statistics.fmean(medians))
+        cv = statistics.median(cvs)
         figures.append(Figure(
-            what=f"cv across {len(medians)} processes, {name}",
-            ringbench=f"{cv:.2%}", reference="-", ratio="-", target="at most 2%",
-            met=cv <= 0.02, value=cv,
+            what=f"cv across {DEFAULT.processes} processes, {name}",
+            ringbench=f"{cv:.2%} (median of {trials}; {min(cvs):.2%}-{max(cvs):.2%})",
+            reference="-", ratio="-", target="at most 2%", met=cv <= 0.02, value=cv,
         ))
     return figures
 
@@ -125,8 +142,9 @@ def wall_time(fast: bool, limit_s: float) -> Figure:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved comparison rounds")
+    parser.add_argument("--rounds", type=int, default=15, help="paired comparison rounds")
     parser.add_argument("--cpu", type=int, default=1, help="CPU both tools are pinned to")
+    parser.add_argument("--trials", type=int, default=5, help="trials of the spread measure")
     parser.add_argument("--skip-wall", action="store_true", help="skip the full-suite timings")
     args = parser.parse_args(argv)
     console = Console()
@@ -140,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     except ToolMissing as exc:
         console.print(f"[yellow]comparison skipped: {exc}[/yellow]")
     with console.status("spread across processes"):
-        figures += spread(info, catalog)
+        figures += spread(info, catalog, args.trials)
     if not args.skip_wall:
         with console.status("full suite, default settings"):
             figures.append(wall_time(False, 90.0))

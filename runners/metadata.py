@@ -119,7 +119,7 @@ def parse_mitigations(files: dict[str, str]) -> str:
             active.append(f"{name}={state.removeprefix('Mitigation: ')}")
         elif state.startswith("Vulnerable"):
             active.append(f"{name}=vulnerable")
-    return "; ".join(active) if active else "none"
+    return " | ".join(active) if active else "none"
 
 
 def collect_kernel_tuning(reader: HostReader, metadata: Metadata) -> None:
