@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,39 +18,15 @@ from rich.console import Console
 from rich.table import Table
 
 from runners import __version__
+from runners.cmd_run import EXIT_INTERRUPTED, EXIT_OK, cmd_run
 from runners.errors import UserError
-from runners.execute import DEFAULT, FAST, BenchOutcome, RunConfig, Status
-from runners.inventory import Host, load_inventory
-from runners.pipeline import (
-    HostOutcome,
-    Run,
-    RunInterrupted,
-    RunPlan,
-    check_workdir,
-    inventory_snapshot,
-    plan_hosts,
-)
-from runners.progress import ProgressReporter
-from runners.store import ResultStore
-from runners.transport import LocalConnection
+from runners.execute import DEFAULT, FAST, RunConfig
+from runners.plan import ConnectOptions
 from suites.build import build
-from suites.catalog import Catalog, load_catalog
+from suites.catalog import load_catalog
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_USAGE = 2
 DEFAULT_INVENTORY = Path("inventory.yaml")
-LOCAL_HOST = Host(
-    name="localhost", connection="local", address="localhost", user=None, port=22,
-    key_file=None, ssh_common_args=None, virt_class=None, machine="localhost",
-    baseline=None, hypervisor=None, groups=(), line=0,
-)
-
-
-def format_seconds(value: float) -> str:
-    """``2.31e-07`` -> ``231 ns``: three significant digits in the best unit."""
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9)):
-        if value >= scale or unit == "ns":
-            return f"{value / scale:.3g} {unit}"
-    raise AssertionError("unreachable")
 
 
 def cmd_build(console: Console, force: bool) -> int:
@@ -73,110 +48,6 @@ def cmd_list(console: Console, workdir: str) -> int:
         table.add_row(b.name, b.family, b.mechanism, b.unit, here, b.description)
     console.print(table)
     return EXIT_OK
-
-
-def parse_params(specs: Sequence[str], catalog: Catalog) -> dict[str, dict[str, int]]:
-    """``BENCH:KEY=VALUE`` options into ``{bench: {key: value}}``, checked against the catalog."""
-    out: dict[str, dict[str, int]] = {}
-    for spec in specs:
-        bench_name, sep, rest = spec.partition(":")
-        key, eq, raw = rest.partition("=")
-        if not sep or not eq:
-            raise UserError(f"--param {spec!r}: write BENCH:KEY=VALUE, e.g. "
-                            "mem-chase-4k:size_bytes=67108864")
-        bench = catalog.get(bench_name)
-        known = {p.name for p in bench.params}
-        if key not in known:
-            names = ", ".join(sorted(known)) or "none"
-            raise UserError(f"--param {spec!r}: {bench.name} has no parameter '{key}' "
-                            f"(its parameters: {names})")
-        try:
-            value = int(raw, 0)
-        except ValueError:
-            raise UserError(f"--param {spec!r}: '{raw}' is not an integer") from None
-        if value < 0:
-            raise UserError(f"--param {spec!r}: the value must not be negative")
-        out.setdefault(bench.name, {})[key] = value
-    return out
-
-
-def summary_table(host: str, outcomes: list[BenchOutcome]) -> Table:
-    table = Table(title=f"{host}: median of all values; cv of the per-process medians")
-    table.add_column("benchmark", no_wrap=True)
-    table.add_column("median", justify="right", no_wrap=True)
-    table.add_column("per")
-    table.add_column("cv(processes)", justify="right")
-    table.add_column("processes", justify="right")
-    table.add_column("status")
-    for o in outcomes:
-        if o.status is Status.SUCCESS:
-            values = [v.value_s for p in o.processes for v in p.result.values]
-            medians = [statistics.median(v.value_s for v in p.result.values)
-                       for p in o.processes]
-            cv = (statistics.stdev(medians) / statistics.fmean(medians)
-                  if len(medians) > 1 else math.nan)
-            table.add_row(o.bench.name, format_seconds(statistics.median(values)),
-                          o.bench.operation, f"{cv:.1%}" if not math.isnan(cv) else "-",
-                          str(len(o.processes)), "ok")
-        else:
-            table.add_row(o.bench.name, "-", o.bench.operation, "-", str(len(o.processes)),
-                          f"{o.status.value}: {o.reason}")
-    return table
-
-
-def cmd_run(
-    console: Console,
-    *,
-    local: bool,
-    inventory: Path,
-    host_patterns: Sequence[str],
-    bench_names: Sequence[str],
-    families: Sequence[str],
-    config: RunConfig,
-    param_specs: Sequence[str],
-    results: Path,
-    argv: Sequence[str] = (),
-) -> int:
-    """Measure the selected benchmarks on the selected hosts into a new run directory."""
-    info = build()
-    catalog = load_catalog(info.path)
-    benchmarks = tuple(catalog.select(bench_names, families))
-    params = parse_params(param_specs, catalog)
-    if local:
-        hosts: tuple[Host, ...] = (LOCAL_HOST,)
-        snapshot = inventory_snapshot(None)
-    else:
-        inv = load_inventory(inventory)
-        hosts = plan_hosts(inv.select(host_patterns))
-        snapshot = inventory_snapshot(inventory)
-    if any(h.is_local for h in hosts):
-        # Checked before the run directory exists: bad input leaves nothing behind.
-        check_workdir(LocalConnection(), config.workdir)
-    plan = RunPlan(hosts=hosts, benchmarks=benchmarks, config=config, params=params)
-    run_dir = ResultStore(results).create()
-    console.print(f"run {run_dir.run_id}: {len(benchmarks)} benchmarks x {len(hosts)} host(s), "
-                  f"{config.processes} processes each, min time {config.min_time_s} s")
-    extra = {"command": list(argv), **snapshot}
-    with ProgressReporter(console, total=len(hosts) * len(benchmarks) * config.processes) as rep:
-        try:
-            outcomes = Run(plan, run_dir, info, rep, extra).execute()
-        except RunInterrupted as exc:
-            console.print(f"[yellow]{exc}[/yellow]")
-            return EXIT_INTERRUPTED
-    return report_outcomes(console, run_dir.path, outcomes)
-
-
-def report_outcomes(console: Console, path: Path, outcomes: dict[str, HostOutcome]) -> int:
-    failed = False
-    for host in outcomes.values():
-        if host.outcomes:
-            console.print(summary_table(host.host, host.outcomes))
-        if host.status == "failed":
-            failed = True
-            console.print(f"[red]{host.host}: failed: {host.reason}[/red]")
-        failed = failed or any(o.status is Status.FAILED for o in host.outcomes)
-    console.print(f"results in {path}/ (read them with: python -m pyperf stats {path}/<host>.json)")
-    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _positive_int(text: str) -> int:
@@ -248,7 +119,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", default=".", help="where file benchmarks create their files")
     p.add_argument("--param", action="append", default=[], metavar="BENCH:KEY=VALUE")
     p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--resume", metavar="RUN",
+                   help="measure only what RUN (id, path or 'latest') is missing")
+    _ssh_options(p)
     return parser
+
+
+def _ssh_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--accept-new-host-keys", action="store_true",
+                   help="record unknown host keys (changed keys are still refused)")
+    p.add_argument("--known-hosts", type=Path, metavar="FILE",
+                   help="the project's own known_hosts file (default "
+                        "~/.config/ringbench/known_hosts)")
+
+
+def connect_options(args: argparse.Namespace) -> ConnectOptions:
+    return ConnectOptions(accept_new_host_keys=args.accept_new_host_keys,
+                          known_hosts=args.known_hosts)
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -277,7 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_run(
             console, local=args.local, inventory=args.inventory, host_patterns=args.hosts,
             bench_names=args.bench, families=args.family, config=config_from_args(args),
-            param_specs=args.param, results=args.results, argv=["ringbench", *argv],
+            param_specs=args.param, results=args.results, connect_options=connect_options(args),
+            resume=args.resume, argv=["ringbench", *argv],
         )
     except UserError as exc:
         errors.print(f"ringbench: error: {exc}", highlight=False, markup=False, soft_wrap=True)

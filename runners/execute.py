@@ -17,6 +17,7 @@ from typing import Literal
 
 from runners.errors import HarnessError, UnsupportedBenchmark
 from runners.protocol import ProcessResult, parse_run_output
+from runners.ssh import TransportError
 from runners.transport import CommandError, CommandTimedOut, Connection
 from suites.catalog import Benchmark
 
@@ -172,6 +173,8 @@ def run_benchmark(
             reason=f"a process took over {exc.timeout_s:.0f} s and was killed",
             duration_s=time.monotonic() - started,
         )
+    except TransportError:
+        raise  # the host is gone: the caller fails the host, not just this benchmark
     except (HarnessError, CommandError, OSError) as exc:
         return BenchOutcome(
             bench, Status.FAILED, tuple(done), reason=str(exc),

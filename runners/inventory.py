@@ -9,9 +9,12 @@ Shape (an existing Ansible YAML inventory works as it is)::
       children:
         GROUP: {vars: {...}, hosts: {...}, children: {...}}
 
-Variables are inherited group -> child group -> host. ringbench's own keys
-are ``virt_class``, ``machine``, ``baseline`` and ``hypervisor``. Every error
-is one line naming the file, the line and what to do.
+Variables are inherited group -> child group -> host, as in Ansible. ringbench's
+own keys are ``virt_class``, ``machine``, ``baseline`` and ``hypervisor``; other
+tools' variables are ignored, passwords refused. ``ProxyJump`` is read from
+``ansible_ssh_common_args`` (or ``ansible_ssh_extra_args``). Every error is one
+line, ``PATH:LINE: what is wrong: what to do``; :mod:`runners.inventory_yaml`
+reads the file and walks the groups.
 """
 
 from __future__ import annotations
@@ -19,14 +22,15 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fnmatch
+import re
+import shlex
+import stat
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from runners.errors import UserError
+from runners.inventory_yaml import PendingHost, Walker, located, quote, read_yaml
 
 VIRT_CLASSES = (
     "bare-metal",
@@ -35,20 +39,12 @@ VIRT_CLASSES = (
     "hardware-assisted",
     "container",
 )
-HOST_KEYS = {
-    "ansible_host": str,
-    "ansible_user": str,
-    "ansible_port": int,
-    "ansible_ssh_private_key_file": str,
-    "ansible_connection": str,
-    "ansible_ssh_common_args": str,
-    "ansible_python_interpreter": str,
-    "virt_class": str,
-    "machine": str,
-    "baseline": str,
-    "hypervisor": str,
+CONNECTIONS = {  # ansible_connection -> how ringbench connects
+    "local": "local", "ansible.builtin.local": "local",
+    "ssh": "ssh", "smart": "ssh", "paramiko": "ssh", "paramiko_ssh": "ssh",
+    "ansible.builtin.ssh": "ssh", "ansible.builtin.paramiko_ssh": "ssh",
 }
-GROUP_KEYS = ("hosts", "children", "vars")
+_JUMP_HOP = re.compile(r"(?:[^@\s,]+@)?(?:\[[0-9A-Fa-f:.%\w]+\]|[A-Za-z0-9._-]+)(?::([0-9]{1,5}))?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +58,7 @@ class Host:
     port: int
     key_file: str | None
     ssh_common_args: str | None
+    proxy_jump: str | None  # raw ssh -J spec, [USER@]HOST[:PORT][,...], or None
     virt_class: str | None
     machine: str
     baseline: str | None
@@ -101,129 +98,113 @@ class Inventory:
         return chosen
 
 
-@dataclass
-class _Pending:
-    vars: dict[str, tuple[Any, int]] = field(default_factory=dict)
-    groups: list[str] = field(default_factory=list)
-    line: int = 0
+
+def parse_proxy_jump(args: str) -> str | None:
+    """The ``ProxyJump`` spec in ssh arguments (``-J SPEC``, ``-o ProxyJump=SPEC``...).
+
+    Raises :class:`ValueError` saying what to change for unbalanced quotes, a
+    ``ProxyCommand`` or a spec that is not ``[USER@]HOST[:PORT][,...]``.
+    Other options are left to ssh's defaults; the first jump given wins.
+    """
+    try:
+        words = shlex.split(args)
+    except ValueError as exc:
+        raise ValueError(f"{exc}: close the quotes") from None
+    found: str | None = None
+    rest = iter(words)
+    for word in rest:
+        spec: str | None = None
+        if word.startswith("-J"):
+            spec = word[2:] or next(rest, "")
+        elif word.startswith("-o"):
+            option = re.match(r"\s*([A-Za-z]+)\s*(?:=\s*|\s+|$)(.*)", word[2:] or next(rest, ""),
+                              re.DOTALL)
+            key, value = (option[1].lower(), option[2].strip()) if option else ("", "")
+            if key == "proxycommand" and value.lower() != "none":
+                raise ValueError("ProxyCommand is not supported: use -o ProxyJump=USER@BASTION "
+                                 "(or -J USER@BASTION)")
+            if key == "proxyjump":
+                spec = value or next(rest, "")
+        if spec is None or found is not None:
+            continue
+        if spec.lower() != "none" and not all(
+            (hop := _JUMP_HOP.fullmatch(part)) and int(hop[1] or 22) <= 65535
+            for part in spec.split(",")
+        ):
+            raise ValueError(f"ProxyJump {quote(spec)} is not [USER@]HOST[:PORT][,...]: "
+                             "write the jump hosts that way")
+        found = spec
+    return found
 
 
-class _Parser:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.hosts: dict[str, _Pending] = {}
-
-    def fail(self, line: int, message: str) -> UserError:
-        return UserError(f"{self.path}:{line}: {message}")
-
-    def mapping(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node, int]]:
-        if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
-            return []
-        if not isinstance(node, yaml.MappingNode):
-            raise self.fail(node.start_mark.line + 1, f"{what} must be a mapping")
-        seen: set[str] = set()
-        items = []
-        for key_node, value_node in node.value:
-            line = key_node.start_mark.line + 1
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise self.fail(line, f"{what}: keys must be plain names")
-            key = str(key_node.value)
-            if key in seen:
-                raise self.fail(line, f"'{key}' appears twice in {what}: keep one")
-            seen.add(key)
-            items.append((key, value_node, line))
-        return items
-
-    def scalar(self, node: yaml.Node, key: str, line: int) -> Any:  # noqa: ANN401
-        if not isinstance(node, yaml.ScalarNode):
-            raise self.fail(line, f"'{key}' must be a single value")
-        value = yaml.safe_load(yaml.serialize(node))
-        kind = HOST_KEYS.get(key)
-        if kind is int and (not isinstance(value, int) or isinstance(value, bool)):
-            raise self.fail(line, f"'{key}' must be an integer, got {node.value!r}")
-        if kind is str:
-            if value is None or isinstance(value, list | dict):
-                raise self.fail(line, f"'{key}' must be a text value")
-            value = str(value)
-        return value
-
-    def variables(self, node: yaml.Node, where: str) -> dict[str, tuple[Any, int]]:
-        out: dict[str, tuple[Any, int]] = {}
-        for key, value_node, line in self.mapping(node, where):
-            if key not in HOST_KEYS:
-                close = difflib.get_close_matches(key, HOST_KEYS, n=1, cutoff=0.75)
-                if close:
-                    raise self.fail(line, f"unknown key '{key}' in {where}: did you mean "
-                                          f"'{close[0]}'?")
-                continue  # another tool's variable: Ansible inventories carry many
-            out[key] = (self.scalar(value_node, key, line), line)
-        return out
-
-    def group(self, name: str, node: yaml.Node, inherited: dict[str, tuple[Any, int]],
-              chain: tuple[str, ...]) -> None:
-        if name in chain:
-            raise self.fail(node.start_mark.line + 1, f"group '{name}' contains itself")
-        items = self.mapping(node, f"group '{name}'")
-        group_vars = dict(inherited)
-        for key, _node, line in items:
-            if key not in GROUP_KEYS:
-                close = difflib.get_close_matches(key, GROUP_KEYS, n=1)
-                hint = f"did you mean '{close[0]}'?" if close else "use hosts, children or vars"
-                raise self.fail(line, f"unknown key '{key}' in group '{name}': {hint}")
-        for key, value_node, _ in items:
-            if key == "vars":
-                group_vars.update(self.variables(value_node, f"vars of group '{name}'"))
-        for key, value_node, _ in items:
-            if key == "hosts":
-                for host, host_node, line in self.mapping(value_node, f"hosts of '{name}'"):
-                    pending = self.hosts.setdefault(host, _Pending(line=line))
-                    merged = {**group_vars, **pending.vars}
-                    merged.update(self.variables(host_node, f"host '{host}'"))
-                    pending.vars = merged
-                    pending.groups.extend(g for g in (*chain, name) if g != "all")
-            elif key == "children":
-                for child, child_node, _ in self.mapping(value_node, f"children of '{name}'"):
-                    self.group(child, child_node, group_vars, (*chain, name))
+def _key_problem(path: Path) -> str | None:
+    """Why ssh could not read the key file at ``path``, or ``None``."""
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return "is not a file"
+        with path.open("rb"):
+            return None
+    except FileNotFoundError:
+        return "does not exist"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
 
 
-def _build_host(parser: _Parser, name: str, pending: _Pending) -> Host:
-    def var(key: str) -> Any:  # noqa: ANN401
-        return pending.vars[key][0] if key in pending.vars else None
+def _build_host(walker: Walker, pending: PendingHost) -> Host:
+    name, settings = pending.name, pending.vars
 
-    def line(key: str) -> int:
-        return pending.vars[key][1] if key in pending.vars else pending.line
+    def text(key: str) -> str | None:
+        return settings[key].value if key in settings else None
 
-    connection = var("ansible_connection") or ("local" if name in ("localhost",) else "ssh")
-    if connection not in ("local", "ssh", "paramiko"):
-        raise parser.fail(line("ansible_connection"),
-                          f"host '{name}': ansible_connection '{connection}' is not local or ssh")
-    virt_class = var("virt_class")
+    def fail(key: str, message: str) -> UserError:
+        line = settings[key].line if key in settings else pending.line
+        return walker.fail(line, f"host {quote(name)}: {message}")
+
+    connection = text("ansible_connection") or ("local" if name == "localhost" else "ssh")
+    if connection not in CONNECTIONS:
+        raise fail("ansible_connection", f"ansible_connection {quote(connection)} is not "
+                                         "local or ssh: ringbench runs commands over ssh or "
+                                         "on this machine")
+    virt_class = text("virt_class")
     if virt_class is not None and virt_class not in VIRT_CLASSES:
         close = difflib.get_close_matches(virt_class, VIRT_CLASSES, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else f"one of {', '.join(VIRT_CLASSES)}"
-        raise parser.fail(line("virt_class"), f"host '{name}': virt_class '{virt_class}': {hint}")
-    port = var("ansible_port") or 22
-    if not 1 <= port <= 65535:
-        raise parser.fail(line("ansible_port"), f"host '{name}': port {port} is out of range")
-    key_file = var("ansible_ssh_private_key_file")
+        hint = f"did you mean '{close[0]}'?" if close else f"use one of {', '.join(VIRT_CLASSES)}"
+        raise fail("virt_class", f"virt_class {quote(virt_class)}: {hint}")
+    jump = None
+    for key in ("ansible_ssh_common_args", "ansible_ssh_extra_args"):
+        try:
+            jump = jump or parse_proxy_jump(text(key) or "")
+        except ValueError as exc:
+            raise fail(key, f"{key}: {exc}") from None
+    key_file = text("ansible_ssh_private_key_file")
     if key_file is not None:
-        key_path = Path(key_file).expanduser()
-        if not key_path.is_absolute():
-            key_path = parser.path.parent / key_path
+        try:
+            key_path = walker.path.parent / Path(key_file).expanduser()
+        except RuntimeError:  # ~user with no such user, or no home directory
+            raise fail("ansible_ssh_private_key_file",
+                       f"key file {quote(key_file)}: cannot expand '~': write the path in full"
+                       ) from None
+        problem = _key_problem(key_path) if CONNECTIONS[connection] == "ssh" else None
+        if problem:
+            raise fail("ansible_ssh_private_key_file",
+                       f"key file {key_path} {problem}: fix ansible_ssh_private_key_file "
+                       "(relative paths start at the inventory's directory) or create the key")
         key_file = str(key_path)
+    port = text("ansible_port")
     return Host(
         name=name,
-        connection="ssh" if connection == "paramiko" else connection,
-        address=var("ansible_host") or name,
-        user=var("ansible_user"),
-        port=port,
+        connection=CONNECTIONS[connection],
+        address=text("ansible_host") or name,
+        user=text("ansible_user"),
+        port=int(port) if port else 22,  # checked while reading: 1..65535
         key_file=key_file,
-        ssh_common_args=var("ansible_ssh_common_args"),
+        ssh_common_args=text("ansible_ssh_common_args"),
+        proxy_jump=jump,
         virt_class=virt_class,
-        machine=var("machine") or "",
-        baseline=var("baseline"),
-        hypervisor=var("hypervisor"),
-        groups=tuple(dict.fromkeys(pending.groups)),
+        machine=text("machine") or "",
+        baseline=text("baseline"),
+        hypervisor=text("hypervisor"),
+        groups=tuple(pending.groups),
         line=pending.line,
     )
 
@@ -240,58 +221,47 @@ def _resolve_machines(hosts: dict[str, Host]) -> dict[str, Host]:
     return resolved
 
 
-def _check_baselines(parser: _Parser, hosts: dict[str, Host]) -> None:
-    def where(host: Host) -> int:
-        return parser.hosts[host.name].vars["baseline"][1]
+def _check_baselines(walker: Walker, pending: dict[str, PendingHost],
+                     hosts: dict[str, Host]) -> None:
+    def fail(host: Host, message: str) -> UserError:
+        return walker.fail(pending[host.name].vars["baseline"].line,
+                           f"host {quote(host.name)}: {message}")
 
     for host in hosts.values():
-        if host.baseline is None:
-            continue
-        if host.baseline not in hosts:
+        if host.baseline == host.name:
+            raise fail(host, "is its own baseline: name another host on the same machine, "
+                             "or set baseline only on the hosts measured against this one")
+        if host.baseline is not None and host.baseline not in hosts:
             close = difflib.get_close_matches(host.baseline, hosts, n=1)
             hint = f"did you mean '{close[0]}'?" if close else "name a host of this inventory"
-            raise parser.fail(where(host), f"host '{host.name}': unknown baseline "
-                                           f"'{host.baseline}': {hint}")
+            raise fail(host, f"unknown baseline {quote(host.baseline)}: {hint}")
     for host in hosts.values():
         chain = [host.name]
         cursor = host.baseline
         while cursor is not None:
             if cursor in chain:
-                raise parser.fail(where(host), "baselines form a cycle: "
-                                               f"{' -> '.join([*chain, cursor])}; a baseline "
-                                               "host has no baseline of its own")
+                raise fail(host, f"baselines form a cycle: {' -> '.join([*chain, cursor])}: "
+                                 "a baseline host has no baseline of its own")
             chain.append(cursor)
             cursor = hosts[cursor].baseline
     for host in hosts.values():
         base = hosts[host.baseline] if host.baseline else None
         if base is not None and base.machine != host.machine:
-            raise parser.fail(where(host), f"host '{host.name}' runs on machine "
-                                           f"'{host.machine}' but its baseline '{base.name}' "
-                                           f"on '{base.machine}': overhead needs the same "
-                                           "hardware (set 'machine' on both)")
+            raise fail(host, f"runs on machine {quote(host.machine)} but its baseline "
+                             f"{quote(base.name)} on {quote(base.machine)}: overhead needs "
+                             "the same hardware (set 'machine' on both)")
 
 
 def load_inventory(path: Path) -> Inventory:
-    """Parse and validate ``path``; raises :class:`UserError` with file and line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read the inventory: {exc.strerror}") from exc
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise UserError(f"{where}: YAML syntax error: {exc.problem}") from exc
+    """Parse and validate ``path``; raises :class:`UserError` as ``PATH:LINE: message``."""
+    root = read_yaml(path)
     if root is None:
-        raise UserError(f"{path}: the inventory is empty: add 'all: {{hosts: {{...}}}}'")
-    parser = _Parser(path)
-    for name, node, _ in parser.mapping(root, "the inventory"):
-        parser.group(name, node, {}, ())
-    if not parser.hosts:
-        raise UserError(f"{path}: the inventory has no hosts")
-    hosts = _resolve_machines(
-        {name: _build_host(parser, name, p) for name, p in parser.hosts.items()}
-    )
-    _check_baselines(parser, hosts)
+        raise located(path, 1, "the inventory is empty: add 'all:', then 'hosts:' and a host")
+    walker = Walker(path)
+    pending = {p.name: p for p in walker.walk(root)}
+    if not pending:
+        raise located(path, root.start_mark.line + 1, "the inventory has no hosts: list them "
+                                                      "under 'all:' 'hosts:'")
+    hosts = _resolve_machines({name: _build_host(walker, p) for name, p in pending.items()})
+    _check_baselines(walker, pending, hosts)
     return Inventory(path, tuple(hosts.values()))

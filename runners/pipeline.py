@@ -1,31 +1,40 @@
-"""One run, as a short pipeline: plan, deploy, probe, measure, store.
+"""One run, as a short pipeline per host: connect, deploy, probe, measure, store.
 
-Hosts run one after another (hosts that share a machine must never disturb
-each other's figures; parallelism across machines arrives with the SSH
-runners). After every benchmark the host's pyperf suite and the manifest are
-rewritten atomically, so an interruption or a failing host never loses what
-was already measured.
+Machines run in parallel, the hosts of one machine one after another
+(:mod:`runners.plan`). After every benchmark the host's pyperf suite and the
+manifest are rewritten atomically, so an interruption or a failing host never
+loses what was measured. A host that fails (unreachable, refused, timed out,
+killed) is marked failed with its reason and the others go on.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
-from collections.abc import Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import pyperf
+
+from runners.classify import Classification, classify, compare_declared
+from runners.deploy import DeployError, deploy
 from runners.errors import UserError
 from runners.execute import BenchOutcome, RunConfig, Status, run_benchmark
 from runners.inventory import Host
 from runners.metadata import Metadata, collect_host_metadata
+from runners.plan import RunPlan, by_machine, connect
+from runners.probe import collect_evidence, probe_document
+from runners.ssh import TransportError
 from runners.store import RESULT_FORMAT, RunDir, status_counts, utc_now
-from runners.transport import CommandError, Connection, LocalConnection
+from runners.transport import CommandError, Connection
 from suites.build import BuildInfo
-from suites.catalog import Benchmark
 
 CHECK_TIMEOUT_S = 60.0
+MAX_PARALLEL_MACHINES = 32
+POLL_S = 0.2
 
 
 class Reporter(Protocol):
@@ -39,13 +48,7 @@ class Reporter(Protocol):
 
     def host_done(self, host: str, outcome: HostOutcome) -> None: ...
 
-
-@dataclass(frozen=True, slots=True)
-class RunPlan:
-    hosts: tuple[Host, ...]
-    benchmarks: tuple[Benchmark, ...]
-    config: RunConfig
-    params: dict[str, dict[str, int]] = field(default_factory=dict)
+    def warn(self, host: str, message: str) -> None: ...
 
 
 @dataclass
@@ -57,24 +60,26 @@ class HostOutcome:
     finished: str | None = None
     suite: str | None = None
     outcomes: list[BenchOutcome] = field(default_factory=list)
+    kept: dict[str, Any] = field(default_factory=dict)  # benchmarks of an earlier attempt
+    warnings: list[str] = field(default_factory=list)
+    deploy: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
+        benchmarks = dict(self.kept)
+        for o in self.outcomes:
+            benchmarks[o.bench.name] = {
+                "status": o.status.value,
+                "reason": o.reason,
+                "processes": len(o.processes),
+                "duration_s": round(o.duration_s, 3),
+            }
+        counts = status_counts(self.outcomes)
+        for entry in self.kept.values():
+            counts[entry["status"]] = counts.get(entry["status"], 0) + 1
         return {
-            "status": self.status,
-            "reason": self.reason,
-            "started": self.started,
-            "finished": self.finished,
-            "suite": self.suite,
-            "counts": status_counts(self.outcomes),
-            "benchmarks": {
-                o.bench.name: {
-                    "status": o.status.value,
-                    "reason": o.reason,
-                    "processes": len(o.processes),
-                    "duration_s": round(o.duration_s, 3),
-                }
-                for o in self.outcomes
-            },
+            "status": self.status, "reason": self.reason, "started": self.started,
+            "finished": self.finished, "suite": self.suite, "counts": counts,
+            "warnings": self.warnings, "deploy": self.deploy, "benchmarks": benchmarks,
         }
 
 
@@ -82,25 +87,9 @@ class RunInterrupted(Exception):
     """The user interrupted the run; what was measured is in ``run_dir``."""
 
     def __init__(self, run_dir: RunDir) -> None:
-        super().__init__(f"interrupted; the results measured so far are in {run_dir.path}")
+        super().__init__(f"interrupted; the results measured so far are in {run_dir.path} "
+                         f"(continue with --resume {run_dir.run_id})")
         self.run_dir = run_dir
-
-
-def connect(host: Host) -> Connection:
-    if host.is_local:
-        return LocalConnection(host.name)
-    raise UserError(
-        f"host '{host.name}' is reached over SSH, which this version cannot do yet: "
-        "select local hosts with --hosts or use --local"
-    )
-
-
-def verify_binary(conn: Connection, path: str, sha256: str) -> None:
-    """Check on the host itself that the binary is the one built."""
-    result = conn.run(["sha256sum", "--", path], timeout_s=CHECK_TIMEOUT_S)
-    found = result.stdout.split()[0] if result.stdout.split() else "nothing"
-    if found != sha256:
-        raise UserError(f"{conn.host}: {path} has sha256 {found[:12]}, expected {sha256[:12]}")
 
 
 def check_workdir(conn: Connection, workdir: str) -> None:
@@ -115,12 +104,43 @@ def check_workdir(conn: Connection, workdir: str) -> None:
     conn.run(["rm", "-f", "--", probe.stdout.strip()], timeout_s=CHECK_TIMEOUT_S)
 
 
-def host_metadata(host: Host, facts: Metadata, build: BuildInfo, config: RunConfig) -> Metadata:
-    """The metadata every pyperf run of this host carries."""
+@dataclass(frozen=True, slots=True)
+class ProbedHost:
+    """What the probe found on a host, and how it compares with the inventory."""
+
+    facts: Metadata
+    classification: Classification
+    warning: str | None
+    document: dict[str, Any]
+
+
+def probe_host(conn: Connection, host: Host, harness: str | None) -> ProbedHost:
+    """Facts, virtualization layers with their evidence, and the declared class checked."""
+    facts = collect_host_metadata(conn)
+    evidence = collect_evidence(conn, harness)
+    found = classify(evidence)
+    warning = compare_declared(found, host.virt_class)
+    document = probe_document(dict(facts), evidence, found)
+    document.update({"virt_class_declared": host.virt_class, "hypervisor": host.hypervisor,
+                     "warning": warning})
+    return ProbedHost(facts, found, warning, document)
+
+
+def host_metadata(host: Host, probed: ProbedHost, build: BuildInfo, config: RunConfig) -> Metadata:
+    """The metadata every pyperf run of this host carries.
+
+    ``virt_class`` is the inventory's declaration when there is one (a
+    hypervisor's type, or a container the probe cannot confirm, is only known
+    to the inventory), else what the probe found; both are recorded.
+    """
+    found = probed.classification
     meta: Metadata = {
         "ringbench_format": RESULT_FORMAT,
         "host": host.name,
-        "virt_class": host.virt_class or "undeclared",
+        "virt_class": host.virt_class or found.virt_class,
+        "virt_class_detected": found.virt_class,
+        "virt_class_declared": host.virt_class or "undeclared",
+        "virt_layers": found.technologies(),
         "machine": host.machine,
         "baseline": host.baseline or host.name,
         "binary_sha256": build.sha256,
@@ -130,7 +150,9 @@ def host_metadata(host: Host, facts: Metadata, build: BuildInfo, config: RunConf
     }
     if host.hypervisor:
         meta["hypervisor"] = host.hypervisor
-    for key, value in facts.items():
+    if probed.warning:
+        meta["virt_class_warning"] = " ".join(probed.warning.split())
+    for key, value in probed.facts.items():
         meta.setdefault(key, value)
     return meta
 
@@ -138,40 +160,49 @@ def host_metadata(host: Host, facts: Metadata, build: BuildInfo, config: RunConf
 class Run:
     """Carry out a :class:`RunPlan` into a run directory."""
 
-    def __init__(self, plan: RunPlan, run_dir: RunDir, build: BuildInfo,
-                 reporter: Reporter, manifest_extra: dict[str, Any]) -> None:
+    def __init__(self, plan: RunPlan, run_dir: RunDir, build: BuildInfo, reporter: Reporter,
+                 manifest_extra: dict[str, Any], *, previous: dict[str, Any] | None = None,
+                 kept_suites: dict[str, list[pyperf.Benchmark]] | None = None) -> None:
         self.plan = plan
         self.run_dir = run_dir
         self.build = build
         self.reporter = reporter
         self.extra = manifest_extra
-        self.created = utc_now()
+        self.kept_suites = kept_suites or {}
+        previous = previous or {}
+        self.created = str(previous.get("created") or utc_now())
         self.hosts = {h.name: HostOutcome(h.name) for h in plan.hosts}
+        for name, state in self.hosts.items():
+            old = previous.get("hosts", {}).get(name, {}).get("benchmarks", {})
+            state.kept = {k: v for k, v in old.items() if k in plan.done.get(name, ())}
         self.started = time.monotonic()
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
 
     def manifest(self, status: str) -> None:
-        self.run_dir.write_manifest({
-            "run_id": self.run_dir.run_id,
-            "status": status,
-            "created": self.created,
-            "updated": utc_now(),
-            "elapsed_s": round(time.monotonic() - self.started, 3),
-            "config": dataclasses.asdict(self.plan.config),
-            "params": self.plan.params,
-            "benchmarks": [b.name for b in self.plan.benchmarks],
-            "build": self.build.to_json(),
-            "hosts": {name: h.to_json() for name, h in self.hosts.items()},
-            **self.extra,
-        })
+        with self.lock:
+            self.run_dir.write_manifest({
+                "run_id": self.run_dir.run_id, "status": status, "created": self.created,
+                "updated": utc_now(), "elapsed_s": round(time.monotonic() - self.started, 3),
+                "config": dataclasses.asdict(self.plan.config), "params": self.plan.params,
+                "benchmarks": [b.name for b in self.plan.benchmarks],
+                "build": self.build.to_json(),
+                "hosts": {name: h.to_json() for name, h in self.hosts.items()},
+                **self.extra,
+            })
 
     def execute(self) -> dict[str, HostOutcome]:
         self.manifest("running")
+        groups = by_machine(self.plan.hosts)
         try:
-            for host in self.plan.hosts:
-                self.run_host(host)
+            if len(groups) == 1:
+                self.run_machine(groups[0])
+            else:
+                self.run_parallel(groups)
         except KeyboardInterrupt:
+            self.stop.set()
             for outcome in self.hosts.values():
-                if outcome.status == "running":
+                if outcome.status in ("running", "pending"):
                     outcome.status = "interrupted"
                     outcome.finished = utc_now()
             self.manifest("interrupted")
@@ -180,61 +211,80 @@ class Run:
         self.manifest("failed" if failed else "complete")
         return self.hosts
 
+    def run_parallel(self, groups: list[list[Host]]) -> None:
+        workers = min(len(groups), MAX_PARALLEL_MACHINES)
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="machine")
+        try:
+            futures = [pool.submit(self.run_machine, group) for group in groups]
+            pending = set(futures)
+            while pending:  # short waits, so that Ctrl-C is seen at once
+                done, pending = wait(pending, timeout=POLL_S, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    future.result()
+        finally:
+            self.stop.set()  # machines still running stop after their current process
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def run_machine(self, hosts: list[Host]) -> None:
+        for host in hosts:
+            if self.stop.is_set():
+                return
+            self.run_host(host)
+
+    def fail(self, state: HostOutcome, reason: str) -> None:
+        state.status, state.reason, state.finished = "failed", reason, utc_now()
+        self.manifest("running")
+        self.reporter.host_done(state.host, state)
+
     def run_host(self, host: Host) -> None:
         state = self.hosts[host.name]
         state.status, state.started = "running", utc_now()
         config = self.plan.config
-        self.reporter.host_started(host.name, len(self.plan.benchmarks), config.processes)
+        benchmarks = self.plan.remaining(host.name)
+        self.reporter.host_started(host.name, len(benchmarks), config.processes)
+        conn = connect(host, self.plan.connect)
         try:
-            conn = connect(host)
-            verify_binary(conn, str(self.build.path), self.build.sha256)
-            check_workdir(conn, config.workdir)
-            facts = collect_host_metadata(conn)
-            self.run_dir.write_probe(host.name, facts)
-        except (UserError, CommandError, OSError) as exc:
-            state.status, state.reason, state.finished = "failed", str(exc), utc_now()
-            self.manifest("running")
-            self.reporter.host_done(host.name, state)
-            return
-        common = host_metadata(host, facts, self.build, config)
-        for bench in self.plan.benchmarks:
+            self.measure_host(host, conn, state, benchmarks)
+        except (UserError, DeployError, TransportError, CommandError, OSError) as exc:
+            self.fail(state, str(exc))
+        finally:
+            conn.close()
+
+    def measure_host(self, host: Host, conn: Connection, state: HostOutcome,
+                     benchmarks: list[Any]) -> None:
+        config = self.plan.config
+        started = time.monotonic()
+        binary = deploy(conn, self.build)
+        state.deploy = {"path": binary.path, "uploaded": binary.uploaded,
+                        "seconds": round(time.monotonic() - started, 3)}
+        check_workdir(conn, config.workdir)
+        found = probe_host(conn, host, binary.path)
+        self.run_dir.write_probe(host.name, found.document)
+        if found.warning:
+            state.warnings.append(found.warning)
+            self.reporter.warn(host.name, found.warning)
+        common = host_metadata(host, found, self.build, config)
+        kept = self.kept_suites.get(host.name, [])
+        for bench in benchmarks:
+            if self.stop.is_set():
+                return
 
             def tick(index: int, bench_name: str = bench.name) -> None:
                 self.reporter.process_done(host.name, bench_name, index)
 
-            outcome = run_benchmark(
-                conn, str(self.build.path), bench, config,
-                params=self.plan.params.get(bench.name), on_process=tick,
-            )
+            outcome = run_benchmark(conn, binary.path, bench, config,
+                                    params=self.plan.params.get(bench.name), on_process=tick)
             state.outcomes.append(outcome)
-            suite = self.run_dir.write_suite(host.name, state.outcomes, common)
-            state.suite = suite.name if suite else None
+            suite = self.run_dir.write_suite(host.name, state.outcomes, common, kept)
+            state.suite = suite.name if suite else state.suite
             self.manifest("running")
             self.reporter.bench_done(host.name, outcome)
-        conn.close()
-        measured = [o for o in state.outcomes if o.status is Status.SUCCESS]
+        measured = [o for o in state.outcomes if o.status is Status.SUCCESS] or kept
         state.status = "complete" if measured else "failed"
         if not measured:
             state.reason = "no benchmark could be measured"
         state.finished = utc_now()
         self.reporter.host_done(host.name, state)
-
-
-def plan_hosts(hosts: Sequence[Host]) -> tuple[Host, ...]:
-    """Order hosts so that each baseline runs before the hosts measured against it."""
-    ordered: list[Host] = []
-    by_name = {h.name: h for h in hosts}
-
-    def visit(host: Host) -> None:
-        if host in ordered:
-            return
-        if host.baseline and host.baseline in by_name and host.baseline != host.name:
-            visit(by_name[host.baseline])
-        ordered.append(host)
-
-    for host in hosts:
-        visit(host)
-    return tuple(ordered)
 
 
 def inventory_snapshot(path: Path | None) -> dict[str, Any]:

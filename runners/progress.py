@@ -1,7 +1,8 @@
-"""A rich progress bar for runs: one tick per harness process."""
+"""A live progress display for runs: one bar per host, one tick per harness process."""
 
 from __future__ import annotations
 
+import threading
 from types import TracebackType
 
 from rich.console import Console
@@ -9,9 +10,9 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 
 from runners.execute import BenchOutcome, Status
@@ -19,22 +20,21 @@ from runners.pipeline import HostOutcome
 
 
 class ProgressReporter:
-    """Implements :class:`runners.pipeline.Reporter` with a progress bar."""
+    """Implements :class:`runners.pipeline.Reporter`; safe to call from several threads."""
 
-    def __init__(self, console: Console, total: int) -> None:
+    def __init__(self, console: Console) -> None:
         self.console = console
         self.progress = Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.fields[host]:<14}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            TimeRemainingColumn(),
+            TextColumn("{task.description}"),
             console=console,
-            transient=False,
         )
-        self.task = self.progress.add_task("starting", total=total)
-        self.planned: dict[str, int] = {}
-        self.per_bench = 0
+        self.tasks: dict[str, TaskID] = {}
+        self.per_bench: dict[str, int] = {}
+        self.lock = threading.Lock()
 
     def __enter__(self) -> ProgressReporter:
         self.progress.start()
@@ -45,23 +45,28 @@ class ProgressReporter:
         self.progress.stop()
 
     def host_started(self, host: str, benchmarks: int, processes: int) -> None:
-        self.planned[host] = benchmarks * processes
-        self.per_bench = processes
-        self.progress.update(self.task, description=f"{host}")
+        with self.lock:
+            self.per_bench[host] = processes
+            self.tasks[host] = self.progress.add_task(
+                "connecting", total=max(1, benchmarks * processes), host=host)
 
     def process_done(self, host: str, bench: str, index: int) -> None:
-        self.progress.update(self.task, advance=1, description=f"{host} {bench}")
-        self.planned[host] -= 1
+        self.progress.update(self.tasks[host], advance=1, description=bench)
 
     def bench_done(self, host: str, outcome: BenchOutcome) -> None:
-        # Processes that did not run (unsupported, failed) still count as done.
-        missing = max(0, self.per_bench - len(outcome.processes))
-        self.progress.update(self.task, advance=missing)
-        self.planned[host] -= missing
+        # Processes that did not run (unsupported, failed) count as done.
+        missing = max(0, self.per_bench[host] - len(outcome.processes))
+        self.progress.update(self.tasks[host], advance=missing)
         if outcome.status is Status.FAILED:
             self.console.print(f"[red]{host} {outcome.bench.name}: {outcome.reason}[/red]")
 
-    def host_done(self, host: str, outcome: HostOutcome) -> None:
-        self.progress.update(self.task, advance=max(0, self.planned.get(host, 0)))
-        self.planned[host] = 0
+    def warn(self, host: str, message: str) -> None:
+        self.console.print(f"[yellow]{host}: {message}[/yellow]", highlight=False)
 
+    def host_done(self, host: str, outcome: HostOutcome) -> None:
+        task = self.tasks[host]
+        total = self.progress.tasks[task].total if task < len(self.progress.tasks) else None
+        label = "done" if outcome.status == "complete" else f"[red]{outcome.status}[/red]"
+        self.progress.update(task, completed=total, description=label)
+        if outcome.status == "failed":
+            self.console.print(f"[red]{outcome.reason}[/red]", highlight=False)

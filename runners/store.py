@@ -12,6 +12,7 @@ Format history:
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from datetime import UTC, datetime
@@ -114,11 +115,12 @@ class RunDir:
     def suite_path(self, host: str) -> Path:
         return self.path / f"{host}.json"
 
-    def write_suite(self, host: str, outcomes: list[BenchOutcome], common: Metadata) -> Path | None:
-        """(Re)write the host's pyperf suite with every benchmark measured so far."""
-        benchmarks = [
-            to_pyperf_benchmark(o, common) for o in outcomes if o.processes
-        ]
+    def write_suite(self, host: str, outcomes: list[BenchOutcome], common: Metadata,
+                    kept: list[pyperf.Benchmark] | None = None) -> Path | None:
+        """(Re)write the host's pyperf suite: ``kept`` benchmarks of an earlier attempt,
+        then every benchmark measured so far."""
+        benchmarks = list(kept or [])
+        benchmarks += [to_pyperf_benchmark(o, common) for o in outcomes if o.processes]
         if not benchmarks:
             return None
         suite = pyperf.BenchmarkSuite(benchmarks)
@@ -126,12 +128,29 @@ class RunDir:
         atomic_write(path, lambda fp: suite.dump(fp, compact=False))
         return path
 
-    def write_probe(self, host: str, facts: Metadata) -> Path:
+    def load_suite(self, host: str) -> pyperf.BenchmarkSuite | None:
+        path = self.suite_path(host)
+        if not path.exists():
+            return None
+        try:
+            return pyperf.BenchmarkSuite.load(str(path))
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{path}: cannot be read as a pyperf suite: {exc}") from exc
+
+    def read_manifest(self) -> dict[str, Any]:
+        path = self.path / "manifest.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{path}: cannot be read: {exc}") from exc
+        if not isinstance(data, dict) or data.get("format_version") != RESULT_FORMAT:
+            raise UserError(f"{path}: not a ringbench manifest of format {RESULT_FORMAT}")
+        return data
+
+    def write_probe(self, host: str, document: dict[str, Any]) -> Path:
+        """``<host>.probe.json``: the probe's facts, layers, evidence and disagreements."""
         path = self.path / f"{host}.probe.json"
-        atomic_write_json(
-            path, {"format_version": RESULT_FORMAT, "host": host, "collected": utc_now(),
-                   "facts": facts}
-        )
+        atomic_write_json(path, {**document, "host": host, "collected": utc_now()})
         return path
 
     def write_manifest(self, manifest: dict[str, Any]) -> Path:

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real harness, built once per test session."""
+"""Shared fixtures: the real harness built once per session, and real sshd servers."""
 
 from __future__ import annotations
 
@@ -31,3 +31,48 @@ def workdir(tmp_path: Path) -> Path:
     d = tmp_path / "work"
     d.mkdir()
     return d
+
+
+# --- real OpenSSH servers on loopback --------------------------------------
+
+from collections.abc import Callable, Iterator  # noqa: E402
+
+from tests.sshd import SSHD, ClientKey, Sshd, keygen  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def client_key(tmp_path_factory: pytest.TempPathFactory) -> ClientKey:
+    if not SSHD.exists():
+        pytest.skip(f"{SSHD} missing: apt-get install openssh-server (nox -s tests does)")
+    return ClientKey(keygen(tmp_path_factory.mktemp("client") / "id_ed25519"))
+
+
+@pytest.fixture
+def ssh_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No user SSH state leaks in: an empty ssh config, no agent, a private known_hosts."""
+    config = tmp_path / "ssh_config"
+    config.write_text("")
+    monkeypatch.setenv("RINGBENCH_SSH_CONFIG", str(config))
+    monkeypatch.setenv("RINGBENCH_KNOWN_HOSTS", str(tmp_path / "known_hosts"))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def sshd_factory(tmp_path: Path, client_key: ClientKey,
+                 ssh_env: Path) -> Iterator[Callable[..., Sshd]]:
+    """Start real sshd servers; each one's host key is added to the test's known_hosts."""
+    servers: list[Sshd] = []
+
+    def start(name: str = "", *, trust: bool = True, log_level: str = "ERROR") -> Sshd:
+        server = Sshd(tmp_path / f"sshd-{name or len(servers)}", client_key,
+                      log_level=log_level).start()
+        servers.append(server)
+        if trust:
+            with (ssh_env / "known_hosts").open("a") as fp:
+                fp.write(server.known_hosts_line() + "\n")
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

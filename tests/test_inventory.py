@@ -5,12 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from runners.errors import UserError
-from runners.inventory import load_inventory
-from runners.pipeline import plan_hosts
+from runners.inventory import load_inventory, parse_proxy_jump
+from runners.plan import plan_hosts
 
 LAB = """\
 all:
@@ -87,21 +85,163 @@ def test_errors_name_file_and_line(tmp_path: Path, text: str, line: int, words: 
     assert words in message and "\n" not in message
 
 
-def test_empty_and_missing_files(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="empty"):
+def test_empty_directory_and_missing_paths(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r":1: the inventory is empty"):
         load_inventory(write(tmp_path, ""))
-    with pytest.raises(UserError, match="cannot read"):
+    with pytest.raises(UserError, match=r"missing.yaml:1: cannot read"):
         load_inventory(tmp_path / "missing.yaml")
+    with pytest.raises(UserError, match=r":1: is a directory"):
+        load_inventory(tmp_path)
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list("all:hosts children vars-{}[]\n #'\"ab12_")),
-               max_size=120))
-def test_any_text_is_an_inventory_or_a_user_error(tmp_path_factory: pytest.TempPathFactory,
-                                                  text: str) -> None:
-    path = tmp_path_factory.mktemp("inv") / "inventory.yaml"
-    path.write_text(text)
-    try:
-        load_inventory(path)
-    except UserError as exc:
-        assert "\n" not in str(exc)
+ANSIBLE = """\
+# An inventory written for Ansible, used as it is.
+webservers:
+  hosts:
+    web1.example.com:
+      ansible_ssh_host: 192.0.2.10
+      ansible_ssh_user: deploy
+      ansible_ssh_port: "2200"
+      ansible_become: true
+      ansible_become_user: root
+      nginx_workers: 4
+      app: {name: shop, replicas: [1, 2], env: {DEBUG: false}}
+  vars:
+    ansible_python_interpreter: /usr/bin/python3
+    ansible_private_key_file: keys/lab_ed25519
+    ansible_ssh_common_args: >-
+      -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
+      -o ProxyJump=jump@bastion.example.com:2222
+    ntp_servers: [0.pool.ntp.org, 1.pool.ntp.org]
+dbservers:
+  hosts:
+    db1.example.com: {ansible_host: 192.0.2.20, machine: rack1}
+    web1.example.com:
+  vars:
+    ansible_user: postgres
+"""
+
+
+def test_an_ansible_inventory_works_as_it_is(tmp_path: Path) -> None:
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "lab_ed25519").write_text("not a real key\n")
+    inv = load_inventory(write(tmp_path, ANSIBLE))
+    web, db = inv.get("web1.example.com"), inv.get("db1.example.com")
+    assert (web.address, web.user, web.port) == ("192.0.2.10", "deploy", 2200)
+    assert web.key_file == str(tmp_path / "keys" / "lab_ed25519")
+    assert web.proxy_jump == "jump@bastion.example.com:2222"
+    assert web.ssh_common_args is not None and "StrictHostKeyChecking=no" in web.ssh_common_args
+    assert web.groups == ("dbservers", "webservers"), "a host may sit in two groups"
+    assert web.line == 4, "a host's line is where it first appears"
+    assert (db.address, db.user, db.port, db.machine) == ("192.0.2.20", "postgres", 22, "rack1")
+    assert db.proxy_jump is None and db.key_file is None and db.connection == "ssh"
+    assert web.machine == "web1.example.com", "no machine and no baseline: its own machine"
+
+
+NESTED = """\
+all:
+  vars: {ansible_user: a, hypervisor: from-all, machine: m}
+  hosts:
+    native: {ansible_connection: local}
+  children:
+    lab:
+      vars: {ansible_user: lab, hypervisor: from-lab}
+      children:
+        kvm:
+          vars: {hypervisor: KVM, baseline: native}
+          hosts:
+            vm1: {}
+            vm2: {ansible_user: own}
+        zz_late:
+          vars: {ansible_port: 2201}
+          hosts:
+            vm2: {}
+        aa_early:
+          vars: {ansible_port: 2200, ansible_user: early}
+          hosts:
+            vm2: {}
+"""
+
+
+def test_group_vars_follow_ansible_precedence(tmp_path: Path) -> None:
+    inv = load_inventory(write(tmp_path, NESTED))
+    vm1, vm2 = inv.get("vm1"), inv.get("vm2")
+    assert (vm1.user, vm1.hypervisor, vm1.baseline, vm1.machine) == ("lab", "KVM", "native", "m")
+    assert vm1.groups == ("lab", "kvm")
+    assert vm2.port == 2201, "same depth: groups apply by name, the last one wins"
+    assert vm2.user == "own", "the host's own variables win over every group"
+    assert vm2.groups == ("lab", "aa_early", "kvm", "zz_late")
+    assert [h.name for h in inv.select(["lab"])] == ["vm1", "vm2"]
+
+
+def test_top_level_groups_without_all_anchors_and_merge_keys(tmp_path: Path) -> None:
+    inv = load_inventory(write(tmp_path, """\
+guests:
+  hosts:
+    vm1: &common {ansible_user: bench, ansible_port: 2222, machine: box}
+    vm2:
+      <<: *common
+      ansible_port: 2223
+    vm3:
+      <<: [{ansible_user: first}, *common]
+natives:
+  hosts:
+    box: {ansible_connection: local}
+"""))
+    assert [(h.name, h.user, h.port, h.groups) for h in inv.hosts] == [
+        ("vm1", "bench", 2222, ("guests",)),
+        ("vm2", "bench", 2223, ("guests",)),
+        ("vm3", "first", 2222, ("guests",)),
+        ("box", None, 22, ("natives",)),
+    ]
+    assert inv.get("box").is_local and inv.get("box").machine == "box"
+
+
+@pytest.mark.parametrize(
+    ("args", "jump"),
+    [
+        ("-o ProxyJump=user@bastion:2222", "user@bastion:2222"),
+        ("-o ProxyJump user@bastion", "user@bastion"),
+        ("-o 'ProxyJump user@bastion'", "user@bastion"),
+        ("-oProxyJump=bastion", "bastion"),
+        ("-J jump1,admin@jump2:2200", "jump1,admin@jump2:2200"),
+        ("-Jbastion", "bastion"),
+        ("-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -J b1 -J b2", "b1"),
+        ("-o proxyjump=[2001:db8::1]:22", "[2001:db8::1]:22"),
+        ("-o ProxyJump=none", "none"),
+        ("-o ProxyCommand=none -o ServerAliveInterval=30", None),
+        ("", None),
+    ],
+)
+def test_proxy_jump_forms(args: str, jump: str | None) -> None:
+    assert parse_proxy_jump(args) == jump
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        ("-o ProxyCommand='ssh -W %h:%p bastion'", "ProxyCommand is not supported"),
+        ("-J", "is not [USER@]HOST[:PORT]"),
+        ("-J ssh://bastion:22", "is not [USER@]HOST[:PORT]"),
+        ("-J bastion:99999", "is not [USER@]HOST[:PORT]"),
+        ("-o 'ProxyJump=b", "close the quotes"),
+    ],
+)
+def test_proxy_jump_errors(args: str, words: str) -> None:
+    with pytest.raises(ValueError, match=words.replace("[", r"\[")):
+        parse_proxy_jump(args)
+
+
+def test_key_files_resolve_and_are_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "id_lab").write_text("key\n")
+    inv = load_inventory(write(tmp_path, "all:\n  hosts:\n    a:\n"
+                                         "      ansible_ssh_private_key_file: ~/id_lab\n"))
+    assert inv.get("a").key_file == str(tmp_path / "id_lab")
+    local = "all:\n  hosts:\n    a:\n      ansible_connection: local\n"
+    inv = load_inventory(write(tmp_path, local + "      ansible_private_key_file: nope\n"))
+    assert inv.get("a").is_local, "a local host never reads its key"
+    (tmp_path / "keydir").mkdir()
+    with pytest.raises(UserError, match=r"inventory.yaml:4: host 'a': key file .*keydir is not"):
+        load_inventory(write(tmp_path, "all:\n  hosts:\n    a:\n"
+                                       "      ansible_ssh_private_key_file: keydir\n"))

@@ -6,6 +6,7 @@
  *                   [--min-time S] [--cpu C|auto] [--dir D] [--param KEY=VALUE]...
  *   ringbench-bench noop
  *   ringbench-bench version
+ *   ringbench-bench probe
  *
  * Parsing is strict; every usage error is an `error` record, one stderr line
  * and exit code 2.  Only this file and the driver print or pick exit codes.
@@ -13,6 +14,7 @@
 #define _GNU_SOURCE
 #include "driver.h"
 #include "json.h"
+#include "probe.h"
 
 #include <errno.h>
 #include <math.h>
@@ -354,6 +356,18 @@ static int cmd_version(void)
     return rc == 0 ? RB_EXIT_OK : RB_EXIT_RUNTIME;
 }
 
+static int cmd_probe(void)
+{
+    struct json j;
+    int rc;
+
+    json_init(&j);
+    rb_probe_json(&j);
+    rc = json_emit(&j);
+    json_free(&j);
+    return rc == 0 ? RB_EXIT_OK : RB_EXIT_RUNTIME;
+}
+
 int main(int argc, char **argv)
 {
     /* First, and before anything else: proc-exec times this path. */
@@ -361,7 +375,7 @@ int main(int argc, char **argv)
         return RB_EXIT_OK;
     signal(SIGPIPE, SIG_IGN);
     if (argc < 2)
-        return usage("missing command: list, run, noop or version");
+        return usage("missing command: list, run, noop, version or probe");
     if (strcmp(argv[1], "run") == 0)
         return cmd_run(argc - 2, argv + 2);
     if (strcmp(argv[1], "list") == 0)
@@ -370,6 +384,11 @@ int main(int argc, char **argv)
         if (argc != 2)
             return usage("version: unexpected argument '%s'", argv[2]);
         return cmd_version();
+    }
+    if (strcmp(argv[1], "probe") == 0) {
+        if (argc != 2)
+            return usage("probe: unexpected argument '%s'", argv[2]);
+        return cmd_probe();
     }
     if (strcmp(argv[1], "noop") == 0)
         return usage("noop: unexpected argument '%s'", argv[2]);

@@ -1,0 +1,74 @@
+"""Deploy the harness: one identical binary on every host, hash checked there.
+
+The binary goes by SFTP into a private directory (mode 0700) under the
+host's home, named by its sha256, and only when the host does not already
+hold it. Before anything runs, the host itself computes the file's sha256: a
+mismatch stops that host with the reason. A host of another CPU architecture
+is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from runners.transport import CommandError, Connection, LocalConnection
+from suites.build import BINARY_NAME, BuildInfo
+
+COMMAND_TIMEOUT_S = 60.0
+UPLOAD_TIMEOUT_S = 300.0
+REMOTE_DIR = ".cache/ringbench"
+
+
+class DeployError(Exception):
+    """This host cannot run the harness; the message says why (host first)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Deployed:
+    """Where the binary lives on the host, and whether this run uploaded it."""
+
+    path: str
+    uploaded: bool
+    home: str
+
+
+def remote_sha256(conn: Connection, path: str) -> str | None:
+    """The sha256 the host computes for ``path``, or None when the file is missing."""
+    result = conn.run(["sha256sum", "--", path], timeout_s=COMMAND_TIMEOUT_S, check=False)
+    if not result.ok:
+        return None
+    words = result.stdout.split()
+    return words[0] if words else None
+
+
+def host_arch(conn: Connection) -> str:
+    return conn.run(["uname", "-m"], timeout_s=COMMAND_TIMEOUT_S).stdout.strip()
+
+
+def deploy(conn: Connection, build: BuildInfo) -> Deployed:
+    """Make sure ``conn``'s host holds the built binary; return where it is."""
+    try:
+        arch = host_arch(conn)
+        if arch != build.arch:
+            raise DeployError(f"{conn.host}: host is {arch}, the harness is built for "
+                              f"{build.arch}: skipped (build on a {arch} controller)")
+        if isinstance(conn, LocalConnection):
+            path, home, uploaded = str(build.path), "", False
+        else:
+            home = conn.run(["printenv", "HOME"], timeout_s=COMMAND_TIMEOUT_S).stdout.strip()
+            if not home.startswith("/"):
+                raise DeployError(f"{conn.host}: no home directory to deploy into")
+            directory = f"{home}/{REMOTE_DIR}"
+            conn.run(["mkdir", "-p", "--", directory], timeout_s=COMMAND_TIMEOUT_S)
+            conn.run(["chmod", "700", "--", directory], timeout_s=COMMAND_TIMEOUT_S)
+            path = f"{directory}/{BINARY_NAME}-{build.sha256[:16]}"
+            uploaded = remote_sha256(conn, path) != build.sha256
+            if uploaded:
+                conn.put(build.path, path, mode=0o700)
+        found = remote_sha256(conn, path)
+    except CommandError as exc:
+        raise DeployError(f"{conn.host}: deploy failed: {exc}") from None
+    if found != build.sha256:
+        raise DeployError(f"{conn.host}: {path} has sha256 {(found or 'nothing')[:16]}, "
+                          f"expected {build.sha256[:16]}: stopped")
+    return Deployed(path=path, uploaded=uploaded, home=home)

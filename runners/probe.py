@@ -1,0 +1,198 @@
+"""The virtualization probe: read what a host shows about where it runs.
+
+:func:`collect_evidence` gathers raw facts through the host's connection
+(the harness's ``probe`` command for CPUID, ``/proc``, ``/sys``,
+``systemd-detect-virt``, container marker files) into an immutable
+:class:`Evidence`. :func:`runners.classify.classify`, a pure function,
+turns that into layers; :func:`probe_document` is the ``<host>.probe.json``
+file of a run.
+
+Format history of the probe document (``format_version``):
+
+1. first version: facts, layers, virt_class, disagreements, evidence.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from runners.classify import Classification, Layer, classify, compare_declared
+from runners.metadata import READ_TIMEOUT_S, HostReader
+from runners.transport import CommandError, Connection
+
+__all__ = [
+    "PROBE_FORMAT",
+    "Classification",
+    "Evidence",
+    "Layer",
+    "classify",
+    "collect_evidence",
+    "compare_declared",
+    "probe_document",
+]
+
+PROBE_FORMAT = 1
+HARNESS_FORMAT = 1
+PROBE_TIMEOUT_S = 30.0
+COMMAND_NOT_FOUND = 127  # the shell's exit code, as a remote host reports a missing command
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Everything the probe read from one host, raw; None where it could not be read.
+
+    ``cpuid`` is the ``cpuid`` object of ``ringbench-bench probe``
+    (PROTOCOL.md), and ``harness_error`` says why it is missing. ``cpuinfo``
+    is the first processor's block of /proc/cpuinfo. ``detect_virt_*`` are
+    what ``systemd-detect-virt --vm`` / ``--container`` print (``"none"``
+    when they detect nothing, None when systemd is not installed).
+    ``root_mount`` is the /proc/self/mountinfo line mounted at ``/``, ``""``
+    when no such line is visible (a chroot), None when mountinfo could not
+    be read. ``pid2_comm`` is read because in the root PID namespace PID 2 is
+    always ``kthreadd``; inside a PID namespace it is something else or
+    nothing, whatever the kernel version (/proc/PID/sched shows namespaced
+    PIDs since Linux 4.14, so ``pid1_sched`` helps on old kernels only).
+    """
+
+    cpuid: dict[str, Any] | None = None
+    harness_error: str | None = None
+    cpuinfo: str | None = None
+    hypervisor_type: str | None = None
+    hypervisor_guest_type: str | None = None
+    dmi_sys_vendor: str | None = None
+    dmi_product_name: str | None = None
+    dmi_bios_vendor: str | None = None
+    detect_virt_vm: str | None = None
+    detect_virt_container: str | None = None
+    dockerenv: bool | None = None
+    containerenv: bool | None = None
+    pid1_cgroup: str | None = None
+    pid1_comm: str | None = None
+    pid1_sched: str | None = None
+    pid2_comm: str | None = None
+    root_mount: str | None = None
+    steal_ticks: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Evidence:
+        """Evidence from :meth:`to_json` output, for example a captured fixture; checks types."""
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValueError(f"evidence: unknown keys {unknown}")
+        for name, value in data.items():
+            kind = {"cpuid": dict, "dockerenv": bool, "containerenv": bool, "steal_ticks": int}.get(
+                name, str
+            )
+            if value is not None and (type(value) is not kind):
+                raise ValueError(f"evidence: {name} must be {kind.__name__} or null, not {value!r}")
+        return cls(**data)
+
+
+def _first_line(text: str | None) -> str | None:
+    if text is None or not text.strip():
+        return None
+    return text.strip().splitlines()[0].strip()
+
+
+def _harness_cpuid(
+    conn: Connection, harness: str | None
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The ``cpuid`` object of ``HARNESS probe``, or None and why not."""
+    if harness is None:
+        return None, "no harness binary on this host"
+    try:
+        result = conn.run([harness, "probe"], timeout_s=PROBE_TIMEOUT_S, check=False)
+    except (CommandError, OSError) as exc:
+        return None, f"'{harness} probe' failed: {exc}"
+    if not result.ok:
+        tail = _first_line(result.stderr) or "no output"
+        return None, f"'{harness} probe' exited {result.exited}: {tail}"
+    try:
+        doc = json.loads(result.stdout)
+    except ValueError:
+        return None, f"'{harness} probe' printed something that is not JSON"
+    if not isinstance(doc, dict) or doc.get("format") != HARNESS_FORMAT:
+        return None, f"'{harness} probe' does not speak probe format {HARNESS_FORMAT}"
+    cpuid = doc.get("cpuid")
+    if not isinstance(cpuid, dict):
+        return None, f"'{harness} probe' printed no cpuid object"
+    return cpuid, None
+
+
+def _detect_virt(conn: Connection, flag: str) -> str | None:
+    """What ``systemd-detect-virt FLAG`` prints; it exits 1 when it prints ``none``."""
+    try:
+        result = conn.run(["systemd-detect-virt", flag], timeout_s=READ_TIMEOUT_S, check=False)
+    except (CommandError, OSError):
+        return None
+    if result.exited == COMMAND_NOT_FOUND:
+        return None
+    return _first_line(result.stdout)
+
+
+def _root_mount(mountinfo: str | None) -> str | None:
+    """The last mountinfo line whose mount point (field 5) is ``/``; ``""`` when none is."""
+    if mountinfo is None:
+        return None
+    lines = [line for line in mountinfo.splitlines() if line.split()[4:5] == ["/"]]
+    return lines[-1] if lines else ""
+
+
+def _steal(stat: str | None) -> int | None:
+    """The ``steal`` column of the aggregate ``cpu`` line of /proc/stat."""
+    line = _first_line(stat)
+    if line is None or not line.startswith("cpu "):
+        return None
+    columns = line.split()
+    return int(columns[8]) if len(columns) > 8 and columns[8].isdigit() else None
+
+
+def collect_evidence(conn: Connection, harness: str | None) -> Evidence:
+    """Read the probe's evidence from the host behind ``conn``.
+
+    ``harness`` is the path of ``ringbench-bench`` on that host, or None
+    when it has none yet (then CPUID is missing and ``harness_error`` says
+    so). Nothing here raises for a file or command the host lacks.
+    """
+    reader = HostReader(conn)
+    cpuid, harness_error = _harness_cpuid(conn, harness)
+    cpuinfo = reader.read("/proc/cpuinfo")
+    dmi = "/sys/class/dmi/id"
+    return Evidence(
+        cpuid=cpuid,
+        harness_error=harness_error,
+        cpuinfo=cpuinfo.split("\n\n")[0].strip() + "\n" if cpuinfo else None,
+        hypervisor_type=_first_line(reader.read("/sys/hypervisor/type")),
+        hypervisor_guest_type=_first_line(reader.read("/sys/hypervisor/guest_type")),
+        dmi_sys_vendor=_first_line(reader.read(f"{dmi}/sys_vendor")),
+        dmi_product_name=_first_line(reader.read(f"{dmi}/product_name")),
+        dmi_bios_vendor=_first_line(reader.read(f"{dmi}/bios_vendor")),
+        detect_virt_vm=_detect_virt(conn, "--vm"),
+        detect_virt_container=_detect_virt(conn, "--container"),
+        dockerenv=reader.command(["test", "-e", "/.dockerenv"]) is not None,
+        containerenv=reader.command(["test", "-e", "/run/.containerenv"]) is not None,
+        pid1_cgroup=reader.read("/proc/1/cgroup"),
+        pid1_comm=_first_line(reader.read("/proc/1/comm")),
+        pid1_sched=_first_line(reader.read("/proc/1/sched")),
+        pid2_comm=_first_line(reader.read("/proc/2/comm")),
+        root_mount=_root_mount(reader.read("/proc/self/mountinfo")),
+        steal_ticks=_steal(reader.read("/proc/stat")),
+    )
+
+
+def probe_document(facts: dict[str, Any], ev: Evidence, cls: Classification) -> dict[str, Any]:
+    """The per-host probe JSON document (``<host>.probe.json``)."""
+    return {
+        "format_version": PROBE_FORMAT,
+        "facts": facts,
+        "virt_class": cls.virt_class,
+        "layers": [layer.to_json() for layer in cls.layers],
+        "disagreements": list(cls.disagreements),
+        "evidence": ev.to_json(),
+    }

@@ -1,0 +1,138 @@
+"""Real OpenSSH servers on loopback ports, for tests and benchmarks.
+
+Each :class:`Sshd` is a genuine ``/usr/sbin/sshd -D`` with its own host key,
+``authorized_keys`` and ``UsePAM no``, listening on 127.0.0.1 only. It needs
+no root (as root it also needs /run/sshd, which it creates).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SSHD = Path("/usr/sbin/sshd")
+START_TIMEOUT_S = 10.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def keygen(path: Path) -> Path:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ringbench-test",
+                    "-f", str(path)], check=True, timeout=30, stdin=subprocess.DEVNULL)
+    return path
+
+
+@dataclass
+class ClientKey:
+    private: Path
+
+    @property
+    def public(self) -> str:
+        return Path(f"{self.private}.pub").read_text().strip()
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (read from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+class Sshd:
+    """One sshd; ``start()``, ``stop()``, ``kill()`` (with every session), ``restart()``."""
+
+    def __init__(self, root: Path, client: ClientKey, *, port: int | None = None,
+                 log_level: str = "ERROR") -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.client = client
+        self.port = port or free_port()
+        self.host_key = keygen(root / "host_ed25519")
+        (root / "authorized_keys").write_text(client.public + "\n")
+        self.log = root / "sshd.log"
+        self.config = root / "sshd_config"
+        self.config.write_text("\n".join([
+            f"Port {self.port}",
+            "ListenAddress 127.0.0.1",
+            f"HostKey {self.host_key}",
+            f"PidFile {root / 'sshd.pid'}",
+            f"AuthorizedKeysFile {root / 'authorized_keys'}",
+            "UsePAM no",
+            "StrictModes no",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "PubkeyAuthentication yes",
+            "PermitRootLogin prohibit-password",
+            "AllowTcpForwarding yes",
+            "Subsystem sftp internal-sftp",
+            f"LogLevel {log_level}",
+            "",
+        ]))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def user(self) -> str:
+        return getpass.getuser()
+
+    def known_hosts_line(self) -> str:
+        kind, key = Path(f"{self.host_key}.pub").read_text().split()[:2]
+        return f"[127.0.0.1]:{self.port} {kind} {key}"
+
+    def start(self) -> Sshd:
+        if os.geteuid() == 0:
+            Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(self.config)],
+                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                         start_new_session=True)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"sshd exited: {self.log.read_text()[-500:]}")
+            with contextlib.suppress(OSError), socket.create_connection(
+                    ("127.0.0.1", self.port), timeout=1) as s:
+                if s.recv(4).startswith(b"SSH-"):
+                    return self
+            time.sleep(0.05)
+        raise RuntimeError(f"sshd on port {self.port} did not answer in {START_TIMEOUT_S} s")
+
+    def kill(self) -> None:
+        """SIGKILL the server and every session it serves: the host is gone at once."""
+        if self.proc is None:
+            return
+        for pid in [*descendants(self.proc.pid), self.proc.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self.proc = None
+
+    def stop(self) -> None:
+        self.kill()
+
+    def restart(self) -> Sshd:
+        self.kill()
+        return self.start()
