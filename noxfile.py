@@ -15,6 +15,8 @@ nox.options.error_on_missing_interpreters = True
 ROOT = Path(__file__).parent
 # What the harness build needs on a Debian host: a C compiler and the static C library.
 BUILD_PACKAGES = {"gcc": "/usr/bin/gcc", "libc6-dev": "/usr/lib/x86_64-linux-gnu/libc.a"}
+# The tests start real OpenSSH servers on loopback ports.
+TEST_PACKAGES = {"openssh-server": "/usr/sbin/sshd", "openssh-client": "/usr/bin/ssh-keygen"}
 # Independent tools that `perf` compares ringbench against.
 PERF_PACKAGES = {"linux-perf": "/usr/bin/perf", "stress-ng": "/usr/bin/stress-ng"}
 
@@ -41,7 +43,7 @@ def _install(session: nox.Session, *extras: str) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite (pytest; arguments after -- go to pytest)."""
-    _apt_install(session, BUILD_PACKAGES)
+    _apt_install(session, {**BUILD_PACKAGES, **TEST_PACKAGES})
     _install(session, "test")
     session.run("pytest", *session.posargs)
 
@@ -57,7 +59,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def perf(session: nox.Session) -> None:
     """ringbench against independent tools, its spread and its wall time (benchmarks/)."""
-    _apt_install(session, {**BUILD_PACKAGES, **PERF_PACKAGES})
+    _apt_install(session, {**BUILD_PACKAGES, **PERF_PACKAGES, **TEST_PACKAGES})
     _install(session)
     session.run("python", "-m", "benchmarks.run_all", *session.posargs)
 

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from runners import __version__
+from runners.cmd_hosts import cmd_inventory_check, cmd_inventory_show, cmd_probe
 from runners.cmd_run import EXIT_INTERRUPTED, EXIT_OK, cmd_run
 from runners.errors import UserError
 from runners.execute import DEFAULT, FAST, RunConfig
@@ -122,6 +123,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN",
                    help="measure only what RUN (id, path or 'latest') is missing")
     _ssh_options(p)
+    p = sub.add_parser("inventory", help="check or show the inventory")
+    p.add_argument("action", choices=["check", "show"])
+    p.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY)
+    p.add_argument("--hosts", action="append", default=[], metavar="PATTERN")
+    p = sub.add_parser("probe", help="what each host is: facts and virtualization layers")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--local", action="store_true", help="this machine only, no inventory")
+    where.add_argument("--hosts", action="append", default=[], metavar="PATTERN")
+    p.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY)
+    p.add_argument("--json", action="store_true", help="print the probe documents as JSON")
+    p.add_argument("--out", type=Path, metavar="DIR", help="write <host>.probe.json files here")
+    _ssh_options(p)
     return parser
 
 
@@ -153,7 +166,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    console = Console()
+    console = Console(soft_wrap=True)  # messages stay whole lines; tables still fit
     errors = Console(stderr=True)
     try:
         args = build_parser().parse_args(argv)
@@ -161,6 +174,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_build(console, args.force)
         if args.command == "list":
             return cmd_list(console, args.dir)
+        if args.command == "inventory":
+            if args.action == "check":
+                return cmd_inventory_check(console, args.inventory)
+            return cmd_inventory_show(console, args.inventory, args.hosts)
+        if args.command == "probe":
+            return cmd_probe(console, args.inventory, args.hosts, options=connect_options(args),
+                             local=args.local, as_json=args.json, out=args.out)
         return cmd_run(
             console, local=args.local, inventory=args.inventory, host_patterns=args.hosts,
             bench_names=args.bench, families=args.family, config=config_from_args(args),
