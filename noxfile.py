@@ -58,10 +58,11 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def perf(session: nox.Session) -> None:
-    """ringbench against independent tools, its spread and its wall time (benchmarks/)."""
+    """ringbench's own targets: accuracy, spread, wall time, SSH overhead and scaling."""
     _apt_install(session, {**BUILD_PACKAGES, **PERF_PACKAGES, **TEST_PACKAGES})
     _install(session)
     session.run("python", "-m", "benchmarks.run_all", *session.posargs)
+    session.run("python", "-m", "benchmarks.ssh_scaling")
 
 
 @nox.session

@@ -41,31 +41,35 @@ def remote_sha256(conn: Connection, path: str) -> str | None:
     return words[0] if words else None
 
 
-def host_arch(conn: Connection) -> str:
-    return conn.run(["uname", "-m"], timeout_s=COMMAND_TIMEOUT_S).stdout.strip()
+def host_arch_and_home(conn: Connection) -> tuple[str, str]:
+    """The host's CPU architecture and the user's home, in one round trip."""
+    out = conn.run(["sh", "-c", 'uname -m; printf "%s\\n" "$HOME"'],
+                   timeout_s=COMMAND_TIMEOUT_S).stdout.splitlines()
+    return (out[0].strip() if out else "", out[1].strip() if len(out) > 1 else "")
 
 
 def deploy(conn: Connection, build: BuildInfo) -> Deployed:
     """Make sure ``conn``'s host holds the built binary; return where it is."""
     try:
-        arch = host_arch(conn)
+        arch, home = host_arch_and_home(conn)
         if arch != build.arch:
             raise DeployError(f"{conn.host}: host is {arch}, the harness is built for "
                               f"{build.arch}: skipped (build on a {arch} controller)")
         if isinstance(conn, LocalConnection):
-            path, home, uploaded = str(build.path), "", False
+            path, uploaded = str(build.path), False
         else:
-            home = conn.run(["printenv", "HOME"], timeout_s=COMMAND_TIMEOUT_S).stdout.strip()
             if not home.startswith("/"):
                 raise DeployError(f"{conn.host}: no home directory to deploy into")
             directory = f"{home}/{REMOTE_DIR}"
-            conn.run(["mkdir", "-p", "--", directory], timeout_s=COMMAND_TIMEOUT_S)
-            conn.run(["chmod", "700", "--", directory], timeout_s=COMMAND_TIMEOUT_S)
+            # install -d sets the mode even when the directory already exists.
+            conn.run(["install", "-d", "-m", "700", "--", directory], timeout_s=COMMAND_TIMEOUT_S)
             path = f"{directory}/{BINARY_NAME}-{build.sha256[:16]}"
-            uploaded = remote_sha256(conn, path) != build.sha256
+            found = remote_sha256(conn, path)
+            uploaded = found != build.sha256
             if uploaded:
                 conn.put(build.path, path, mode=0o700)
-        found = remote_sha256(conn, path)
+        if uploaded or isinstance(conn, LocalConnection):
+            found = remote_sha256(conn, path)
     except CommandError as exc:
         raise DeployError(f"{conn.host}: deploy failed: {exc}") from None
     if found != build.sha256:

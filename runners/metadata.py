@@ -11,7 +11,8 @@ host is this machine or a remote one.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import secrets
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,21 +20,91 @@ from runners.transport import CommandError, Connection
 
 Metadata = dict[str, str | int | float]
 READ_TIMEOUT_S = 20.0
+VULNERABILITIES = "/sys/devices/system/cpu/vulnerabilities"
+_CPUFREQ = "/sys/devices/system/cpu/cpu0/cpufreq"
+# Every path the collectors read, fetched in one round trip.
+FACT_PATHS = (
+    "/proc/sys/kernel/hostname", "/proc/sys/kernel/osrelease", "/proc/sys/kernel/arch",
+    "/proc/sys/kernel/version", "/proc/cmdline", "/proc/stat", "/proc/cpuinfo",
+    "/proc/meminfo", f"{_CPUFREQ}/scaling_governor", f"{_CPUFREQ}/scaling_driver",
+    "/sys/devices/system/cpu/cpufreq/boost", "/sys/devices/system/cpu/intel_pstate/no_turbo",
+    "/sys/devices/system/clocksource/clocksource0/current_clocksource",
+    "/sys/kernel/mm/transparent_hugepage/enabled", "/proc/sys/kernel/randomize_va_space",
+    VULNERABILITIES,
+    # the ones Linux 6.x knows, so that their states come in the same round trip
+    *(f"{VULNERABILITIES}/{name}" for name in (
+        "gather_data_sampling", "ghostwrite", "indirect_target_selection", "itlb_multihit",
+        "l1tf", "mds", "meltdown", "mmio_stale_data", "old_microcode",
+        "reg_file_data_sampling", "retbleed", "spec_rstack_overflow", "spec_store_bypass",
+        "spectre_v1", "spectre_v2", "srbds", "tsa", "tsx_async_abort", "vmscape")),
+)
+
+
+# Reads many paths in one round trip: the paths are the script's arguments
+# ("$@"), never part of its text, so nothing the user wrote is interpreted.
+# Each path is announced by a fresh random boundary, then its kind: f (a
+# readable file, its text follows), d (a directory, its entries follow), e
+# (exists, unreadable) or n (missing).
+_READ_SCRIPT = (
+    'b=$1; shift; for f do printf "\\n%s %s\\n" "$b" "$f"; '
+    'if [ -d "$f" ]; then echo d; ls -1A -- "$f" 2>/dev/null; '
+    'elif [ -f "$f" ] && [ -r "$f" ]; then echo f; cat -- "$f" 2>/dev/null; '
+    'elif [ -e "$f" ]; then echo e; else echo n; fi; done'
+)
+
+
+def parse_batch(output: str, boundary: str) -> dict[str, tuple[str, str]]:
+    """``{path: (kind, text)}`` from the output of :data:`_READ_SCRIPT`."""
+    found: dict[str, tuple[str, str]] = {}
+    for chunk in output.split(f"\n{boundary} ")[1:]:
+        path, _, rest = chunk.partition("\n")
+        kind, _, text = rest.partition("\n")
+        found[path] = (kind, text)
+    return found
 
 
 class HostReader:
-    """Reads files and short commands on a host through its connection."""
+    """Reads files and short commands on a host through its connection.
+
+    :meth:`prefetch` reads a list of paths in one remote command (a round
+    trip to a remote host costs a new SSH session); :meth:`read`,
+    :meth:`exists` and :meth:`listdir` answer from what was fetched, and fetch
+    what was not.
+    """
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self._seen: dict[str, tuple[str, str]] = {}
+
+    def prefetch(self, paths: Iterable[str]) -> None:
+        todo = [p for p in dict.fromkeys(paths) if p not in self._seen and "\n" not in p]
+        if not todo:
+            return
+        boundary = f"ringbench-{secrets.token_hex(8)}"
+        try:
+            result = self.conn.run(["sh", "-c", _READ_SCRIPT, "sh", boundary, *todo],
+                                   timeout_s=READ_TIMEOUT_S, check=False)
+            found = parse_batch(result.stdout, boundary)
+        except CommandError:
+            found = {}
+        for path in todo:
+            self._seen[path] = found.get(path, ("n", ""))
+
+    def _get(self, path: str) -> tuple[str, str]:
+        self.prefetch([path])
+        return self._seen.get(path, ("n", ""))
 
     def read(self, path: str) -> str | None:
         """The file's text, or None when it cannot be read."""
-        try:
-            result = self.conn.run(["cat", "--", path], timeout_s=READ_TIMEOUT_S, check=False)
-        except CommandError:
-            return None
-        return result.stdout if result.ok else None
+        kind, text = self._get(path)
+        return text if kind == "f" else None
+
+    def exists(self, path: str) -> bool:
+        return self._get(path)[0] != "n"
+
+    def listdir(self, path: str) -> list[str] | None:
+        kind, text = self._get(path)
+        return text.split() if kind == "d" else None
 
     def command(self, argv: list[str]) -> str | None:
         """The command's stdout, or None when it is missing or fails."""
@@ -60,14 +131,16 @@ def _put(metadata: Metadata, key: str, value: str | int | float | None) -> None:
 
 def collect_system(reader: HostReader, metadata: Metadata) -> None:
     """Host name, kernel, architecture, boot time, kernel command line."""
-    uname = reader.command(["uname", "-n", "-r", "-m"])
-    if uname:
-        parts = uname.split()
-        if len(parts) == 3:
-            _put(metadata, "hostname", parts[0])
-            _put(metadata, "kernel", parts[1])
-            _put(metadata, "arch", parts[2])
-            _put(metadata, "platform", f"Linux-{parts[1]}-{parts[2]}")
+    names: list[str | None] = [_first_line(reader.read(f"/proc/sys/kernel/{n}"))
+                               for n in ("hostname", "osrelease", "arch")]
+    if names[2] is None:  # /proc/sys/kernel/arch is recent: ask uname(1)
+        names = list((reader.command(["uname", "-n", "-r", "-m"]) or "").split()) or names
+    if len(names) == 3 and all(names):
+        hostname, kernel, arch = (str(n) for n in names)
+        _put(metadata, "hostname", hostname)
+        _put(metadata, "kernel", kernel)
+        _put(metadata, "arch", arch)
+        _put(metadata, "platform", f"Linux-{kernel}-{arch}")
     _put(metadata, "kernel_version", _first_line(reader.read("/proc/sys/kernel/version")))
     _put(metadata, "kernel_cmdline", _first_line(reader.read("/proc/cmdline")))
     stat = reader.read("/proc/stat")
@@ -131,10 +204,11 @@ def collect_kernel_tuning(reader: HostReader, metadata: Metadata) -> None:
         match = re.search(r"\[(\w+)\]", thp)
         _put(metadata, "thp", match.group(1) if match else thp)
     _put(metadata, "aslr", _first_line(reader.read("/proc/sys/kernel/randomize_va_space")))
-    listing = reader.command(["ls", "/sys/devices/system/cpu/vulnerabilities"])
+    listing = reader.listdir(VULNERABILITIES)
     if listing:
+        reader.prefetch(f"{VULNERABILITIES}/{name}" for name in listing)
         vulns = {}
-        for name in listing.split():
+        for name in listing:
             text = reader.read(f"/sys/devices/system/cpu/vulnerabilities/{name}")
             if text:
                 vulns[name] = text
@@ -161,9 +235,10 @@ COLLECTORS: tuple[Callable[[HostReader, Metadata], None], ...] = (
 )
 
 
-def collect_host_metadata(conn: Connection) -> Metadata:
+def collect_host_metadata(conn: Connection, reader: HostReader | None = None) -> Metadata:
     """Run every collector against the host behind ``conn``."""
-    reader = HostReader(conn)
+    reader = reader or HostReader(conn)
+    reader.prefetch(FACT_PATHS)
     metadata: Metadata = {}
     for collect in COLLECTORS:
         collect(reader, metadata)

@@ -24,9 +24,9 @@ from runners.deploy import DeployError, deploy
 from runners.errors import UserError
 from runners.execute import BenchOutcome, RunConfig, Status, run_benchmark
 from runners.inventory import Host
-from runners.metadata import Metadata, collect_host_metadata
+from runners.metadata import FACT_PATHS, HostReader, Metadata, collect_host_metadata
 from runners.plan import RunPlan, by_machine, connect
-from runners.probe import collect_evidence, probe_document
+from runners.probe import EVIDENCE_PATHS, collect_evidence, probe_document
 from runners.ssh import TransportError
 from runners.store import RESULT_FORMAT, RunDir, status_counts, utc_now
 from runners.transport import CommandError, Connection
@@ -63,6 +63,7 @@ class HostOutcome:
     kept: dict[str, Any] = field(default_factory=dict)  # benchmarks of an earlier attempt
     warnings: list[str] = field(default_factory=list)
     deploy: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds, by step
 
     def to_json(self) -> dict[str, Any]:
         benchmarks = dict(self.kept)
@@ -79,7 +80,8 @@ class HostOutcome:
         return {
             "status": self.status, "reason": self.reason, "started": self.started,
             "finished": self.finished, "suite": self.suite, "counts": counts,
-            "warnings": self.warnings, "deploy": self.deploy, "benchmarks": benchmarks,
+            "warnings": self.warnings, "deploy": self.deploy, "timings": self.timings,
+            "benchmarks": benchmarks,
         }
 
 
@@ -94,14 +96,13 @@ class RunInterrupted(Exception):
 
 def check_workdir(conn: Connection, workdir: str) -> None:
     """The harness creates and removes files in ``workdir``: make sure it can."""
-    probe = conn.run(
-        ["mktemp", "-p", workdir, "ringbench-check.XXXXXX"], timeout_s=CHECK_TIMEOUT_S, check=False
-    )
+    # One round trip; the directory is an argument of the fixed script, never its text.
+    script = 'f=$(mktemp -p "$1" ringbench-check.XXXXXX) && rm -f -- "$f"'
+    probe = conn.run(["sh", "-c", script, "sh", workdir], timeout_s=CHECK_TIMEOUT_S, check=False)
     if not probe.ok:
         raise UserError(
             f"{conn.host}: cannot create files in {workdir}: choose a writable directory with --dir"
         )
-    conn.run(["rm", "-f", "--", probe.stdout.strip()], timeout_s=CHECK_TIMEOUT_S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +117,10 @@ class ProbedHost:
 
 def probe_host(conn: Connection, host: Host, harness: str | None) -> ProbedHost:
     """Facts, virtualization layers with their evidence, and the declared class checked."""
-    facts = collect_host_metadata(conn)
-    evidence = collect_evidence(conn, harness)
+    reader = HostReader(conn)
+    reader.prefetch((*FACT_PATHS, *EVIDENCE_PATHS))
+    facts = collect_host_metadata(conn, reader)
+    evidence = collect_evidence(conn, harness, reader)
     found = classify(evidence)
     warning = compare_declared(found, host.virt_class)
     document = probe_document(dict(facts), evidence, found)
@@ -243,28 +246,33 @@ class Run:
         benchmarks = self.plan.remaining(host.name)
         self.reporter.host_started(host.name, len(benchmarks), config.processes)
         conn = connect(host, self.plan.connect)
+        clock = time.monotonic()
         try:
             self.measure_host(host, conn, state, benchmarks)
         except (UserError, DeployError, TransportError, CommandError, OSError) as exc:
             self.fail(state, str(exc))
         finally:
             conn.close()
+            state.timings["total_s"] = round(time.monotonic() - clock, 3)
 
     def measure_host(self, host: Host, conn: Connection, state: HostOutcome,
                      benchmarks: list[Any]) -> None:
         config = self.plan.config
-        started = time.monotonic()
-        binary = deploy(conn, self.build)
-        state.deploy = {"path": binary.path, "uploaded": binary.uploaded,
-                        "seconds": round(time.monotonic() - started, 3)}
+        clock = time.monotonic()
+        binary = deploy(conn, self.build)  # connects, on first use
         check_workdir(conn, config.workdir)
+        state.deploy = {"path": binary.path, "uploaded": binary.uploaded}
+        state.timings["connect_deploy_s"] = round(time.monotonic() - clock, 3)
+        clock = time.monotonic()
         found = probe_host(conn, host, binary.path)
+        state.timings["probe_s"] = round(time.monotonic() - clock, 3)
         self.run_dir.write_probe(host.name, found.document)
         if found.warning:
             state.warnings.append(found.warning)
             self.reporter.warn(host.name, found.warning)
         common = host_metadata(host, found, self.build, config)
         kept = self.kept_suites.get(host.name, [])
+        state.timings["measure_s"] = 0.0
         for bench in benchmarks:
             if self.stop.is_set():
                 return
@@ -275,6 +283,7 @@ class Run:
             outcome = run_benchmark(conn, binary.path, bench, config,
                                     params=self.plan.params.get(bench.name), on_process=tick)
             state.outcomes.append(outcome)
+            state.timings["measure_s"] = round(state.timings["measure_s"] + outcome.duration_s, 3)
             suite = self.run_dir.write_suite(host.name, state.outcomes, common, kept)
             state.suite = suite.name if suite else state.suite
             self.manifest("running")

@@ -125,15 +125,29 @@ def _harness_cpuid(
     return cpuid, None
 
 
-def _detect_virt(conn: Connection, flag: str) -> str | None:
-    """What ``systemd-detect-virt FLAG`` prints; it exits 1 when it prints ``none``."""
+# Both questions to systemd-detect-virt in one round trip (a fixed script, no input).
+# It exits 1 when it prints "none"; 127 from the shell means it is not installed.
+_DETECT_VIRT = ('for f in --vm --container; do out=$(systemd-detect-virt "$f" 2>/dev/null); '
+                'printf "%s %s\\n" "$?" "$out"; done')
+
+
+def parse_detect_virt(output: str) -> tuple[str | None, str | None]:
+    """``(vm, container)`` answers from :data:`_DETECT_VIRT`'s output; None where missing."""
+    answers: list[str | None] = []
+    for line in output.splitlines()[:2]:
+        code, _, text = line.partition(" ")
+        answers.append(None if code == str(COMMAND_NOT_FOUND) or not text.strip()
+                       else text.strip())
+    answers += [None] * (2 - len(answers))
+    return answers[0], answers[1]
+
+
+def _detect_virt(conn: Connection) -> tuple[str | None, str | None]:
     try:
-        result = conn.run(["systemd-detect-virt", flag], timeout_s=READ_TIMEOUT_S, check=False)
+        result = conn.run(["sh", "-c", _DETECT_VIRT], timeout_s=READ_TIMEOUT_S, check=False)
     except (CommandError, OSError):
-        return None
-    if result.exited == COMMAND_NOT_FOUND:
-        return None
-    return _first_line(result.stdout)
+        return None, None
+    return parse_detect_virt(result.stdout)
 
 
 def _root_mount(mountinfo: str | None) -> str | None:
@@ -153,15 +167,26 @@ def _steal(stat: str | None) -> int | None:
     return int(columns[8]) if len(columns) > 8 and columns[8].isdigit() else None
 
 
-def collect_evidence(conn: Connection, harness: str | None) -> Evidence:
+EVIDENCE_PATHS = (
+    "/proc/cpuinfo", "/sys/hypervisor/type", "/sys/hypervisor/guest_type",
+    "/sys/class/dmi/id/sys_vendor", "/sys/class/dmi/id/product_name",
+    "/sys/class/dmi/id/bios_vendor", "/.dockerenv", "/run/.containerenv", "/proc/1/cgroup",
+    "/proc/1/comm", "/proc/1/sched", "/proc/2/comm", "/proc/self/mountinfo", "/proc/stat",
+)
+
+
+def collect_evidence(conn: Connection, harness: str | None,
+                     reader: HostReader | None = None) -> Evidence:
     """Read the probe's evidence from the host behind ``conn``.
 
     ``harness`` is the path of ``ringbench-bench`` on that host, or None
     when it has none yet (then CPUID is missing and ``harness_error`` says
     so). Nothing here raises for a file or command the host lacks.
     """
-    reader = HostReader(conn)
+    reader = reader or HostReader(conn)
+    reader.prefetch(EVIDENCE_PATHS)
     cpuid, harness_error = _harness_cpuid(conn, harness)
+    detect_vm, detect_container = _detect_virt(conn)
     cpuinfo = reader.read("/proc/cpuinfo")
     dmi = "/sys/class/dmi/id"
     return Evidence(
@@ -173,10 +198,10 @@ def collect_evidence(conn: Connection, harness: str | None) -> Evidence:
         dmi_sys_vendor=_first_line(reader.read(f"{dmi}/sys_vendor")),
         dmi_product_name=_first_line(reader.read(f"{dmi}/product_name")),
         dmi_bios_vendor=_first_line(reader.read(f"{dmi}/bios_vendor")),
-        detect_virt_vm=_detect_virt(conn, "--vm"),
-        detect_virt_container=_detect_virt(conn, "--container"),
-        dockerenv=reader.command(["test", "-e", "/.dockerenv"]) is not None,
-        containerenv=reader.command(["test", "-e", "/run/.containerenv"]) is not None,
+        detect_virt_vm=detect_vm,
+        detect_virt_container=detect_container,
+        dockerenv=reader.exists("/.dockerenv"),
+        containerenv=reader.exists("/run/.containerenv"),
         pid1_cgroup=reader.read("/proc/1/cgroup"),
         pid1_comm=_first_line(reader.read("/proc/1/comm")),
         pid1_sched=_first_line(reader.read("/proc/1/sched")),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import select
 import shlex
+import socket
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -203,7 +204,8 @@ class SSHConnection:
         assert sock is not None
         return sock
 
-    def _connect(self, target: SSHTarget, sock: paramiko.Channel | None) -> paramiko.SSHClient:
+    def _connect(self, target: SSHTarget,
+                 sock: paramiko.Channel | socket.socket | None) -> paramiko.SSHClient:
         client = paramiko.SSHClient()
         client.load_system_host_keys()
         if target.known_hosts is not None and target.known_hosts.exists():
@@ -214,6 +216,13 @@ class SSHConnection:
             client.set_missing_host_key_policy(paramiko.RejectPolicy())
         where = f"{target.user}@{target.hostname}:{target.port}"
         try:
+            if sock is None:
+                # sshd sets TCP_NODELAY only for sessions with a terminal; without
+                # it here each new session waits out a delayed ACK (about 40 ms).
+                raw = socket.create_connection((target.hostname, target.port),
+                                               timeout=target.connect_timeout_s)
+                raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock = raw
             client.connect(
                 target.hostname, port=target.port, username=target.user,
                 # paramiko takes a list here; its stubs say one path only

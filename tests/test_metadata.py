@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runners.metadata import collect_host_metadata, parse_cpuinfo, parse_mitigations
+from runners.metadata import (
+    HostReader,
+    collect_host_metadata,
+    parse_batch,
+    parse_cpuinfo,
+    parse_mitigations,
+)
 from runners.transport import LocalConnection
 
 DATA = Path(__file__).parent / "data"
@@ -41,3 +47,37 @@ def test_collectors_on_this_machine() -> None:
                 "mem_total_kib"):
         assert key in facts, key
     assert all(value != "" for value in facts.values())
+
+
+def test_batched_reads_are_exact_and_never_interpreted(tmp_path: Path) -> None:
+    """One round trip reads many paths; odd names are data, never shell code."""
+    plain = tmp_path / "plain.txt"
+    plain.write_text("line one\nline two\n")
+    bare = tmp_path / "no newline"
+    bare.write_text("no trailing newline")
+    evil = tmp_path / "$(touch pwned);`touch pwned2`"
+    evil.write_text("harmless\n")
+    empty = tmp_path / "empty"
+    empty.write_text("")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "a").write_text("")
+    reader = HostReader(LocalConnection())
+    paths = [str(p) for p in (plain, bare, evil, empty, tmp_path / "dir", tmp_path / "missing")]
+    reader.prefetch(paths)
+    assert reader.read(str(plain)) == "line one\nline two\n"
+    assert reader.read(str(bare)) == "no trailing newline"
+    assert reader.read(str(evil)) == "harmless\n"
+    assert reader.read(str(empty)) == ""
+    assert reader.listdir(str(tmp_path / "dir")) == ["a"]
+    assert reader.read(str(tmp_path / "missing")) is None
+    assert not reader.exists(str(tmp_path / "missing")) and reader.exists(str(evil))
+    assert not list(Path.cwd().glob("pwned*")) and not list(tmp_path.glob("pwned*"))
+
+
+def test_parse_batch_splits_only_on_its_own_boundary() -> None:
+    b = "ringbench-0123456789abcdef"
+    out = f"\n{b} /a\nf\nringbench-fedcba9876543210 /x: another run's boundary\n\n{b} /b\nn\n"
+    assert parse_batch(out, b) == {
+        "/a": ("f", "ringbench-fedcba9876543210 /x: another run's boundary\n"),
+        "/b": ("n", ""),
+    }

@@ -16,12 +16,15 @@ from pathlib import Path
 
 import pytest
 
+from runners.metadata import _READ_SCRIPT
 from runners.probe import (
+    _DETECT_VIRT,
     Classification,
     Evidence,
     classify,
     collect_evidence,
     compare_declared,
+    parse_detect_virt,
     probe_document,
 )
 from runners.transport import Connection, LocalConnection, Result
@@ -288,14 +291,33 @@ def test_evidence_rejects_unknown_keys_and_wrong_types() -> None:
 
 
 class FakeHost:
-    """A host whose files and commands are a dict; anything else is missing."""
+    """A fake host (a minimal root file system cannot be produced on this machine):
+    its files and commands are a dict; anything else is missing. A file is given
+    as ``("cat", "--", PATH)``; the batched read of HostReader is answered from them."""
 
     host = "fake"
 
     def __init__(self, outputs: dict[tuple[str, ...], tuple[int, str]]) -> None:
         self.outputs = outputs
 
+    def _batch(self, boundary: str, paths: list[str]) -> str:
+        out = []
+        for path in paths:
+            code, text = self.outputs.get(("cat", "--", path), (1, ""))
+            exists = code == 0 or ("test", "-e", path) in self.outputs
+            kind = "f" if code == 0 else ("e" if exists else "n")
+            out.append(f"\n{boundary} {path}\n{kind}\n{text if code == 0 else ''}")
+        return "".join(out)
+
     def run(self, argv: list[str], *, timeout_s: float, check: bool = True) -> Result:
+        if argv[:2] == ["sh", "-c"] and argv[2] == _READ_SCRIPT:
+            return Result(tuple(argv), self._batch(argv[4], argv[5:]), "", 0, 0.0)
+        if argv[:2] == ["sh", "-c"] and argv[2] == _DETECT_VIRT:
+            lines = []
+            for flag in ("--vm", "--container"):
+                code, out = self.outputs.get(("systemd-detect-virt", flag), (127, ""))
+                lines.append(f"{code} {out.strip()}\n")
+            return Result(tuple(argv), "".join(lines), "", 0, 0.0)
         exited, stdout = self.outputs.get(tuple(argv), (127, ""))
         if argv[0] == "systemd-detect-virt" and (tuple(argv) not in self.outputs):
             raise FileNotFoundError(argv[0])
@@ -387,3 +409,16 @@ if __name__ == "__main__":
     # namespaces and root of process PID (a lab container), into a fixture.
     target = LocalConnection() if len(sys.argv) < 4 else NsenterConnection(int(sys.argv[3]))
     print(json.dumps(classify(capture(target, sys.argv[2], Path(sys.argv[1]))).to_json(), indent=1))
+
+
+def test_detect_virt_answers_from_the_real_shell() -> None:
+    """The two answers come back in one command; a missing systemd gives None, not 'none'."""
+    from runners.transport import LocalConnection
+
+    result = LocalConnection().run(["sh", "-c", _DETECT_VIRT], timeout_s=30, check=False)
+    vm, container = parse_detect_virt(result.stdout)
+    assert result.stdout.count("\n") == 2
+    assert parse_detect_virt("1 none\n127 \n") == ("none", None)
+    assert parse_detect_virt("0 kvm\n0 docker\n") == ("kvm", "docker")
+    assert parse_detect_virt("") == (None, None)
+    assert (vm is None) == (container is None)
