@@ -130,3 +130,41 @@ def test_changed_host_key_fails_that_host_only(harness: BuildInfo,
     assert m["hosts"]["good"]["status"] == "complete"
     assert m["hosts"]["bad"]["status"] == "failed"
     assert "CHANGED" in m["hosts"]["bad"]["reason"]
+
+
+def test_proxy_jump_from_the_inventory_and_a_disputed_class(
+        harness: BuildInfo, sshd_factory: Callable[..., Sshd], tmp_path: Path) -> None:
+    """An Ansible-style ProxyJump is followed; a declaration the probe disputes is flagged."""
+    jump, inner = sshd_factory("jump", log_level="DEBUG1"), sshd_factory("inner")
+    extra = (f"      ansible_ssh_common_args: '-o ProxyJump={jump.user}@127.0.0.1:{jump.port}'\n"
+             "      virt_class: paravirtualized\n")
+    inv = inventory(tmp_path, {"inner": inner}, local=False, extra="")
+    inv.write_text(inv.read_text() + extra)
+    results = tmp_path / "results"
+    assert main(["run", "--inventory", str(inv), "--bench", "syscall-null", *QUICK,
+                 "--results", str(results)]) == 0
+    assert f"target 127.0.0.1 port {inner.port}" in jump.log.read_text()
+    run_dir = the_run(results)
+    meta = pyperf.BenchmarkSuite.load(str(run_dir / "inner.json")).get_benchmark(
+        "syscall-null").get_metadata()
+    assert meta["virt_class"] == "paravirtualized", "the declaration is kept"
+    assert meta["virt_class_detected"] == "hardware-assisted"
+    assert "paravirtualized" in meta["virt_class_warning"]
+    assert manifest(run_dir)["hosts"]["inner"]["warnings"]
+    probe = json.loads((run_dir / "inner.probe.json").read_text())
+    assert probe["layers"][0]["technology"] == "KVM"
+
+
+def test_a_host_of_another_architecture_is_skipped(harness: BuildInfo,
+                                                   sshd_factory: Callable[..., Sshd]) -> None:
+    """The real host answers x86_64; a harness built for aarch64 must not be sent there."""
+    from dataclasses import replace
+
+    from runners.deploy import DeployError, deploy
+    from runners.ssh import SSHConnection, resolve_target
+
+    server = sshd_factory()
+    target = resolve_target("arm-bound", "127.0.0.1", user=server.user, port=server.port,
+                            key_file=str(server.client.private))
+    with SSHConnection(target) as conn, pytest.raises(DeployError, match="skipped"):
+        deploy(conn, replace(harness, arch="aarch64"))
