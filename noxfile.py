@@ -16,7 +16,11 @@ ROOT = Path(__file__).parent
 # What the harness build needs on a Debian host: a C compiler and the static C library.
 BUILD_PACKAGES = {"gcc": "/usr/bin/gcc", "libc6-dev": "/usr/lib/x86_64-linux-gnu/libc.a"}
 # The tests start real OpenSSH servers on loopback ports.
-TEST_PACKAGES = {"openssh-server": "/usr/sbin/sshd", "openssh-client": "/usr/bin/ssh-keygen"}
+TEST_PACKAGES = {
+    "openssh-server": "/usr/sbin/sshd",
+    "openssh-client": "/usr/bin/ssh-keygen",
+    "procps": "/usr/bin/pgrep",
+}
 # Independent tools that `perf` compares ringbench against.
 PERF_PACKAGES = {"linux-perf": "/usr/bin/perf", "stress-ng": "/usr/bin/stress-ng"}
 

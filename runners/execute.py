@@ -73,6 +73,10 @@ class TimedProcess:
     returned_at: float
 
     @property
+    def clock_ok(self) -> bool:
+        return self.clock_skew_s <= CLOCK_TOLERANCE_S
+
+    @property
     def clock_skew_s(self) -> float:
         """How far the host's clock lay outside the controller's window (0 when inside)."""
         start = self.result.start_realtime_ns / 1e9

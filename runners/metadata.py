@@ -14,7 +14,6 @@ import re
 import secrets
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from pathlib import Path
 
 from runners.transport import CommandError, Connection
 
@@ -244,10 +243,3 @@ def collect_host_metadata(conn: Connection, reader: HostReader | None = None) ->
         collect(reader, metadata)
     return metadata
 
-
-def read_local(path: str) -> str | None:
-    """Read a local file, or None (used where no connection exists yet)."""
-    try:
-        return Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None

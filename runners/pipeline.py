@@ -283,6 +283,13 @@ class Run:
             outcome = run_benchmark(conn, binary.path, bench, config,
                                     params=self.plan.params.get(bench.name), on_process=tick)
             state.outcomes.append(outcome)
+            skews = [p.clock_skew_s for p in outcome.processes if not p.clock_ok]
+            if skews and not any(w.startswith("clock") for w in state.warnings):
+                warning = (f"clock: the host's clock lay {max(skews):.2f} s outside the "
+                           f"controller's window around a process ({bench.name}); "
+                           "see clock_skew_s in the results")
+                state.warnings.append(warning)
+                self.reporter.warn(host.name, warning)
             state.timings["measure_s"] = round(state.timings["measure_s"] + outcome.duration_s, 3)
             suite = self.run_dir.write_suite(host.name, state.outcomes, common, kept)
             state.suite = suite.name if suite else state.suite

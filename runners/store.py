@@ -68,6 +68,7 @@ def _run_metadata(
             "overhead_fraction": cal.overhead_fraction,
             "overhead_subtracted": "yes" if cal.subtracted else "no",
             "clock_skew_s": round(proc.clock_skew_s, 6),
+            "clock_check": "ok" if proc.clock_ok else "OFF: host clock disagrees with controller",
         }
     )
     if result.cpu >= 0:

@@ -133,3 +133,18 @@ def test_interrupted_run_keeps_whole_files(harness: BuildInfo, tmp_path: Path,
     assert manifest["status"] == "interrupted"
     assert not list(suite_file.parent.glob(".*.tmp")), "no temporary file left behind"
     assert list(workdir.iterdir()) == [], "the harness removed its files"
+
+
+def test_clock_check_flags_a_host_clock_outside_the_window() -> None:
+    """A process whose reported wall clock lies outside the controller's window is flagged."""
+    from runners.execute import CLOCK_TOLERANCE_S, TimedProcess
+    from runners.protocol import parse_run_output
+
+    text = (Path(__file__).parent / "data" / "run-syscall-null.jsonl").read_text()
+    result = parse_run_output(text)
+    start = result.start_realtime_ns / 1e9
+    end = result.end_realtime_ns / 1e9
+    inside = TimedProcess(result, launched_at=start - 0.01, returned_at=end + 0.01)
+    assert inside.clock_ok and inside.clock_skew_s == 0
+    behind = TimedProcess(result, launched_at=start + 5, returned_at=end + 6)
+    assert not behind.clock_ok and behind.clock_skew_s > CLOCK_TOLERANCE_S
