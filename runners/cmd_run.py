@@ -19,7 +19,7 @@ from runners.plan import ConnectOptions, RunPlan, plan_hosts
 from runners.progress import ProgressReporter
 from runners.store import ResultStore, RunDir
 from runners.transport import LocalConnection
-from suites.build import build
+from suites.build import BuildInfo, build
 from suites.catalog import Catalog, load_catalog
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
@@ -109,8 +109,8 @@ def cmd_run(
     store = ResultStore(results)
     connect_options = connect_options or ConnectOptions()
     if resume is not None:
-        return resume_run(console, store.resolve(resume), catalog, inventory, connect_options,
-                          argv)
+        return resume_run(console, store.resolve(resume), info, catalog, inventory,
+                          connect_options, argv)
     benchmarks = tuple(catalog.select(bench_names, families))
     params = parse_params(param_specs, catalog)
     if local:
@@ -127,16 +127,14 @@ def cmd_run(
     run_dir = store.create()
     console.print(f"run {run_dir.run_id}: {len(benchmarks)} benchmarks x {len(hosts)} host(s), "
                   f"{config.processes} processes each, min time {config.min_time_s} s")
-    return execute(console, Run(plan, run_dir, info, _reporter(console),
-                                {"command": list(argv), **snapshot}))
+    reporter = ProgressReporter(console)
+    return execute(console, Run(plan, run_dir, info, reporter,
+                                {"command": list(argv), **snapshot}), reporter)
 
 
-def _reporter(console: Console) -> ProgressReporter:
-    return ProgressReporter(console)
-
-
-def execute(console: Console, run: Run) -> int:
-    with run.reporter:  # type: ignore[attr-defined]
+def execute(console: Console, run: Run, reporter: ProgressReporter) -> int:
+    """Carry the run out behind a live progress display; summarise, or say where it stopped."""
+    with reporter:
         try:
             outcomes = run.execute()
         except RunInterrupted as exc:
@@ -145,11 +143,10 @@ def execute(console: Console, run: Run) -> int:
     return report_outcomes(console, run.run_dir.path, outcomes)
 
 
-def resume_run(console: Console, run_dir: RunDir, catalog: Catalog, inventory: Path,
-               connect_options: ConnectOptions, argv: Sequence[str]) -> int:
+def resume_run(console: Console, run_dir: RunDir, info: BuildInfo, catalog: Catalog,
+               inventory: Path, connect_options: ConnectOptions, argv: Sequence[str]) -> int:
     """Measure only what ``run_dir`` lacks: hosts that failed or stopped, benchmarks missing."""
     manifest = run_dir.read_manifest()
-    info = build()
     if manifest["build"]["sha256"] != info.sha256:
         raise UserError(f"{run_dir.path} was measured with harness "
                         f"{manifest['build']['sha256'][:12]}, this checkout builds "
@@ -186,10 +183,9 @@ def resume_run(console: Console, run_dir: RunDir, catalog: Catalog, inventory: P
                   f"{', '.join(h.name for h in todo)}")
     extra = {"command": manifest.get("command", []), "inventory": recorded,
              "resumed_by": [*manifest.get("resumed_by", []), list(argv)]}
-    run = Run(plan, run_dir, info, _reporter(console), extra, previous=manifest,
-              kept_suites=kept)
-    code = execute(console, run)
-    return code
+    reporter = ProgressReporter(console)
+    run = Run(plan, run_dir, info, reporter, extra, previous=manifest, kept_suites=kept)
+    return execute(console, run, reporter)
 
 
 def report_outcomes(console: Console, path: Path, outcomes: dict[str, HostOutcome]) -> int:

@@ -175,6 +175,9 @@ class Run:
         previous = previous or {}
         self.created = str(previous.get("created") or utc_now())
         self.hosts = {h.name: HostOutcome(h.name) for h in plan.hosts}
+        # On --resume, hosts with nothing left to measure keep their entries as they were.
+        self.finished_hosts = {name: entry for name, entry in previous.get("hosts", {}).items()
+                               if name not in self.hosts}
         for name, state in self.hosts.items():
             old = previous.get("hosts", {}).get(name, {}).get("benchmarks", {})
             state.kept = {k: v for k, v in old.items() if k in plan.done.get(name, ())}
@@ -190,7 +193,8 @@ class Run:
                 "config": dataclasses.asdict(self.plan.config), "params": self.plan.params,
                 "benchmarks": [b.name for b in self.plan.benchmarks],
                 "build": self.build.to_json(),
-                "hosts": {name: h.to_json() for name, h in self.hosts.items()},
+                "hosts": {**self.finished_hosts,
+                          **{name: h.to_json() for name, h in self.hosts.items()}},
                 **self.extra,
             })
 
@@ -210,7 +214,8 @@ class Run:
                     outcome.finished = utc_now()
             self.manifest("interrupted")
             raise RunInterrupted(self.run_dir) from None
-        failed = any(h.status == "failed" for h in self.hosts.values())
+        failed = any(h.status == "failed" for h in self.hosts.values()) or any(
+            entry.get("status") == "failed" for entry in self.finished_hosts.values())
         self.manifest("failed" if failed else "complete")
         return self.hosts
 

@@ -110,6 +110,7 @@ def test_a_host_killed_mid_run_fails_alone_and_resumes(
     assert len(suite.get_benchmark_names()) == 6
     kept = pyperf.BenchmarkSuite.load(str(run_dir / "steady.json"))
     assert len(kept.get_benchmark_names()) == 6, "the steady host was not measured again"
+    assert m["hosts"]["steady"]["status"] == "complete", "its manifest entry is kept"
     assert main(["run", "--resume", run_dir.name, "--results", str(results),
                  "--inventory", str(inv)]) == 0  # nothing left: says so
 
