@@ -19,6 +19,7 @@ from rich.table import Table
 
 from runners import __version__
 from runners.cmd_hosts import cmd_inventory_check, cmd_inventory_show, cmd_probe
+from runners.cmd_lab import cmd_lab_down, cmd_lab_status, cmd_lab_up
 from runners.cmd_run import EXIT_INTERRUPTED, EXIT_OK, cmd_run
 from runners.errors import UserError
 from runners.execute import DEFAULT, FAST, RunConfig
@@ -135,6 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the probe documents as JSON")
     p.add_argument("--out", type=Path, metavar="DIR", help="write <host>.probe.json files here")
     _ssh_options(p)
+    p = sub.add_parser("lab", help="the local lab: one host per environment class (root)")
+    p.add_argument("action", choices=["up", "down", "status"])
+    p.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY,
+                   help="where 'up' writes the lab's hosts (default inventory.yaml)")
+    p.add_argument("--lab-dir", type=Path, metavar="DIR",
+                   help="the lab's cache and state (default $RINGBENCH_LAB_DIR or "
+                        "/var/cache/ringbench-lab)")
     return parser
 
 
@@ -178,6 +186,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.action == "check":
                 return cmd_inventory_check(console, args.inventory)
             return cmd_inventory_show(console, args.inventory, args.hosts)
+        if args.command == "lab":
+            if args.action == "up":
+                return cmd_lab_up(console, inventory=args.inventory, lab_dir=args.lab_dir)
+            if args.action == "down":
+                return cmd_lab_down(console, lab_dir=args.lab_dir)
+            return cmd_lab_status(console, lab_dir=args.lab_dir)
         if args.command == "probe":
             return cmd_probe(console, args.inventory, args.hosts, options=connect_options(args),
                              local=args.local, as_json=args.json, out=args.out)

@@ -280,7 +280,9 @@ class SSHConnection:
                     out += chan.recv(65536)
                 elif chan.recv_stderr_ready():
                     err += chan.recv_stderr(65536)
-                elif chan.exit_status_ready():
+                elif chan.exit_status_ready() and (chan.eof_received or chan.closed):
+                    # sshd may send the exit status before the last of the output:
+                    # only the end of the stream says everything has arrived.
                     break
                 elif not transport.is_active():
                     raise TransportError(self.host, "connection lost during "

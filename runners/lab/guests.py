@@ -1,0 +1,114 @@
+"""The lab's guest kernels: User-Mode Linux, QEMU TCG and (when it boots here) QEMU/KVM.
+
+Each boots from a private copy of the lab's ext4 image; its network comes from
+boot parameters (``rb_ip``, ``rb_gw``, ``rb_modules``) that the lab's init reads.
+The UML guest sits behind a namespace of its own (its tap inside, forwarding
+on, a host route to its subnet through the veth); the QEMU guests are reached
+on a 127.0.0.1 port forwarded by QEMU's user-mode network, restricted so that
+the guest cannot reach anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+from runners.files import atomic_write_json
+from runners.lab import net
+from runners.lab.hosts import (
+    Endpoint,
+    LabContext,
+    LeftOut,
+    free_port,
+    require_root,
+    spawn_recorded,
+)
+from runners.lab.rootfs import guest_disk
+
+UML_SUBNET = "10.213.3.0/24"
+UML_TAP_IP = "10.213.3.1/24"
+UML_GUEST_IP = "10.213.3.2/24"
+UML_TAP = "rb-uml-tap"
+KVM_BOOT_S = 60.0
+
+
+def start_uml(ctx: LabContext) -> Endpoint:
+    """``linux ubd0=IMAGE eth0=tuntap,TAP ...`` inside the lab's namespace."""
+    require_root()
+    link = net.link_for("uml", 2)
+    for subnet in ("10.213.2.0/30", UML_SUBNET):
+        net.check_free(subnet)
+    ctx.state.add_netns(link.netns)
+    net.create_netns(link.netns)
+    ctx.state.add_link(link.host_if)
+    net.create_veth(link)
+    net.create_tap(link.netns, UML_TAP, UML_TAP_IP)
+    net.enable_forwarding(link.netns)
+    net.route_via(UML_SUBNET, link)
+    disk = guest_disk(ctx.image, ctx.paths.run / "uml.ext4")
+    argv = ["ip", "netns", "exec", link.netns, "linux", "mem=512M", f"ubd0={disk}",
+            "root=/dev/ubda", "rw", "init=/sbin/init", f"eth0=tuntap,{UML_TAP}",
+            "con=null", "con0=fd:0,fd:1", f"rb_ip={UML_GUEST_IP}",
+            f"rb_gw={UML_TAP_IP.split('/')[0]}", "rb_hostname=uml"]
+    pid = spawn_recorded(ctx, "uml", argv, "User-Mode Linux")
+    return Endpoint(UML_GUEST_IP.split("/")[0], 22, pid)
+
+
+def _qemu_argv(ctx: LabContext, name: str, accel: str, port: int, disk: Path) -> list[str]:
+    kernel = ctx.image.kernel
+    append = (f"console=ttyS0 root=/dev/vda rw init=/sbin/init quiet rb_ip=10.0.2.15/24 "
+              f"rb_gw=10.0.2.2 rb_modules=virtio_net rb_hostname={name}")
+    return ["qemu-system-x86_64", "-accel", accel, "-m", "1024", "-smp", "1",
+            "-nographic", "-no-reboot", "-kernel", str(kernel.vmlinuz),
+            "-initrd", str(kernel.initrd), "-append", append,
+            "-drive", f"file={disk},if=virtio,format=raw",
+            "-netdev", f"user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:22",
+            "-device", "virtio-net-pci,netdev=n0"]
+
+
+def start_tcg(ctx: LabContext) -> Endpoint:
+    """QEMU with binary translation and the distribution's kernel."""
+    port = free_port()
+    disk = guest_disk(ctx.image, ctx.paths.run / "tcg.ext4")
+    pid = spawn_recorded(ctx, "tcg", _qemu_argv(ctx, "tcg", "tcg", port, disk), "QEMU TCG")
+    return Endpoint("127.0.0.1", port, pid)
+
+
+def kvm_key(ctx: LabContext) -> dict[str, str]:
+    """What decides whether KVM boots a guest here: the machine's kernel, QEMU, the guest's."""
+    qemu = Path("/usr/bin/qemu-system-x86_64")
+    return {"host_kernel": platform.release(), "guest_kernel": ctx.image.kernel.version,
+            "qemu_mtime": str(qemu.stat().st_mtime_ns if qemu.exists() else 0)}
+
+
+def cached_kvm_failure(ctx: LabContext) -> str | None:
+    """The reason of an earlier bounded KVM boot that failed on this very set-up, if any."""
+    try:
+        verdict = json.loads(ctx.paths.kvm_verdict.read_text())
+    except (OSError, ValueError):
+        return None
+    if verdict.get("key") != kvm_key(ctx) or verdict.get("booted"):
+        return None
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(verdict.get("time", 0)))
+    return (f"{verdict.get('reason')} (bounded boot of {when}; remove "
+            f"{ctx.paths.kvm_verdict} to try again)")
+
+
+def record_kvm(ctx: LabContext, booted: bool, reason: str) -> None:
+    atomic_write_json(ctx.paths.kvm_verdict, {"key": kvm_key(ctx), "booted": booted,
+                                              "reason": reason, "time": time.time()})
+
+
+def start_kvm(ctx: LabContext) -> Endpoint:
+    """QEMU with ``-accel kvm``: a bounded try (the machine's /dev/kvm may not boot it)."""
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        raise LeftOut("/dev/kvm is missing or not usable: no nested hardware virtualization")
+    if reason := cached_kvm_failure(ctx):
+        raise LeftOut(reason)
+    port = free_port()
+    disk = guest_disk(ctx.image, ctx.paths.run / "kvm.ext4")
+    pid = spawn_recorded(ctx, "kvm", _qemu_argv(ctx, "kvm", "kvm", port, disk), "QEMU KVM")
+    return Endpoint("127.0.0.1", port, pid)

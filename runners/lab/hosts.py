@@ -1,0 +1,147 @@
+"""The lab's hosts: what each one is and how it starts.
+
+Each :class:`HostSpec` says its class and hypervisor (as the inventory will
+declare them) and starts its host, recording every process, namespace and
+link in the state file before using it; :mod:`runners.lab.boot` waits for
+SSH. The native host and the container run sshd directly; the guests are in
+:mod:`runners.lab.guests`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from runners.lab import net
+from runners.lab.paths import LabPaths
+from runners.lab.procs import spawn
+from runners.lab.rootfs import Image
+from runners.lab.state import StateFile
+
+SSHD = "/usr/sbin/sshd"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    address: str
+    port: int
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class LabContext:
+    """What every host's start needs."""
+
+    paths: LabPaths
+    state: StateFile
+    image: Image
+
+    @property
+    def tag(self) -> str:
+        return self.state.state.tag
+
+
+class LeftOut(Exception):
+    """The host cannot run here; the reason is shown by ``lab status`` and in the inventory."""
+
+
+@dataclass(frozen=True, slots=True)
+class HostSpec:
+    name: str
+    virt_class: str
+    hypervisor: str
+    start: Callable[[LabContext], Endpoint]
+    boot_timeout_s: float
+    # A host whose failure to boot is expected on some machines: left out, not an error.
+    optional: bool = False
+    # A guest kernel with a clock of its own (set from this machine's once it answers).
+    own_clock: bool = False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def spawn_recorded(ctx: LabContext, host: str, argv: list[str], what: str) -> int:
+    pid = spawn(argv, tag=ctx.tag, log=ctx.paths.log(host))
+    ctx.state.add_process(host, pid, what)
+    return pid
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise LeftOut("needs root (network namespaces, veth pairs, chroot): run lab up as root")
+
+
+def start_native(ctx: LabContext) -> Endpoint:
+    """This machine: an sshd of the lab's own on a loopback port (no root needed)."""
+    port = free_port()
+    root = ctx.paths.run / "native"
+    root.mkdir(parents=True, exist_ok=True)
+    authorized = root / "authorized_keys"
+    authorized.write_text(Path(f"{ctx.paths.client_key}.pub").read_text())
+    config = root / "sshd_config"
+    config.write_text("\n".join([
+        f"Port {port}",
+        "ListenAddress 127.0.0.1",
+        f"HostKey {ctx.paths.host_key}",
+        f"PidFile {root / 'sshd.pid'}",
+        f"AuthorizedKeysFile {authorized}",
+        "UsePAM no",
+        "StrictModes no",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "PubkeyAuthentication yes",
+        "PermitRootLogin prohibit-password",
+        "UseDNS no",
+        "Subsystem sftp internal-sftp",
+        "LogLevel ERROR",
+        "",
+    ]))
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
+    pid = spawn_recorded(ctx, "native", [SSHD, "-D", "-e", "-f", str(config)], "sshd")
+    return Endpoint("127.0.0.1", port, pid)
+
+
+def start_container(ctx: LabContext) -> Endpoint:
+    """Namespaces on the host's kernel: netns + veth, unshare, chroot, sshd as PID 1."""
+    require_root()
+    link = net.link_for("ct", 1)
+    net.check_free("10.213.1.0/30")
+    ctx.state.add_netns(link.netns)
+    net.create_netns(link.netns)
+    ctx.state.add_link(link.host_if)
+    net.create_veth(link)
+    root = ctx.image.rootfs
+    (root / "run" / "sshd").mkdir(parents=True, exist_ok=True)
+    argv = ["ip", "netns", "exec", link.netns,
+            "unshare", "--mount", "--uts", "--ipc", "--pid", "--fork",
+            f"--mount-proc={root / 'proc'}",
+            "chroot", str(root), SSHD, "-D", "-e"]
+    pid = spawn_recorded(ctx, "container", argv, "unshare chroot sshd")
+    return Endpoint(link.ns_address, 22, pid)
+
+
+def specs() -> list[HostSpec]:
+    """Every host the lab tries, the native baseline first."""
+    from runners.lab import guests
+
+    return [
+        HostSpec("native", "hardware-assisted",
+                 "KVM, type 1 (this machine is itself a KVM guest)", start_native, 15.0),
+        HostSpec("container", "container", "none: Linux namespaces on the host's kernel",
+                 start_container, 20.0),
+        HostSpec("uml", "paravirtualized",
+                 "User-Mode Linux, type 2 (a guest kernel as host processes)",
+                 guests.start_uml, 90.0),
+        HostSpec("tcg", "binary-translation", "QEMU TCG, type 2", guests.start_tcg, 240.0,
+                 own_clock=True),
+        HostSpec("kvm", "hardware-assisted", "QEMU/KVM nested, type 2 on a KVM guest",
+                 guests.start_kvm, guests.KVM_BOOT_S, optional=True, own_clock=True),
+    ]

@@ -1,0 +1,65 @@
+"""The lab's inventory: its hosts that answer, and a comment for each one left out."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+
+from runners.files import atomic_write_text
+from runners.inventory import load_inventory
+from runners.lab.state import HostRecord
+
+BASELINE = "native"
+MARKER = "# ringbench lab inventory"
+
+
+def _q(text: str) -> str:
+    """A YAML double-quoted scalar (JSON strings are valid YAML)."""
+    return json.dumps(text)
+
+
+def render(records: list[HostRecord], key_file: Path, known_hosts: Path) -> str:
+    """The inventory text: group ``lab``, ``native`` the baseline of every other host."""
+    machine = socket.gethostname() or "localhost"
+    now = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    lines = [
+        f"{MARKER}, written by `ringbench lab up` on {now}.",
+        "#",
+        "# Every host runs on this machine; `native` (this machine through an sshd of the",
+        "# lab's own) is the baseline of the others. SSH uses the lab's key; the lab's host",
+        f"# keys are in {known_hosts}. `ringbench lab down` stops the hosts.",
+        "all:",
+        "  children:",
+        "    lab:",
+        "      vars:",
+        "        ansible_user: root",
+        f"        ansible_ssh_private_key_file: {_q(str(key_file))}",
+        f"        machine: {_q(machine)}",
+        "      hosts:",
+    ]
+    up = [r for r in records if r.state == "up"]
+    has_baseline = any(r.name == BASELINE for r in up)
+    for record in up:
+        lines += [
+            f"        {record.name}:",
+            f"          ansible_host: {_q(record.address)}",
+            f"          ansible_port: {record.port}",
+            f"          virt_class: {record.virt_class}",
+            f"          hypervisor: {_q(record.hypervisor)}",
+        ]
+        if record.name != BASELINE and has_baseline:
+            lines.append(f"          baseline: {BASELINE}")
+    for record in records:
+        if record.state != "up":
+            reason = " ".join(record.reason.split()) or "did not come up"
+            lines.append(f"        # {record.name} ({record.virt_class}) left out: {reason}")
+    return "\n".join(lines) + "\n"
+
+
+def write_inventory(path: Path, records: list[HostRecord], key_file: Path,
+                    known_hosts: Path) -> None:
+    """Write the inventory atomically, then read it back as ringbench will (a check)."""
+    atomic_write_text(path, render(records, key_file, known_hosts))
+    load_inventory(path)

@@ -1,0 +1,176 @@
+"""The lab's state file: every process, namespace, veth and tap it created, and clean-up.
+
+The file is rewritten atomically each time the lab creates something, before
+it is used, so that a lab killed at any point can be removed by the next
+``lab up`` or ``lab down``.
+
+Format history:
+
+- 1: ``tag``, ``created``, ``processes`` (host, pid, start ticks, what),
+  ``netns``, ``links`` (host-side veth names), ``hosts`` (one record each).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runners.files import atomic_write_json
+from runners.lab import net
+from runners.lab.procs import LabError, alive, kill_all, start_time, tagged, with_descendants
+
+FORMAT_VERSION = 1
+
+
+@dataclass(slots=True)
+class HostRecord:
+    """What the lab knows of one host: how to reach it and how it is doing."""
+
+    name: str
+    virt_class: str
+    address: str = ""
+    port: int = 22
+    state: str = "pending"  # pending, booting, up, down, left-out
+    reason: str = ""
+    started: float = 0.0  # wall-clock time the host came up
+    boot_s: float = 0.0
+    hypervisor: str = ""
+
+
+@dataclass(slots=True)
+class ProcessRecord:
+    host: str
+    pid: int
+    start: int | None
+    what: str
+
+
+@dataclass(slots=True)
+class LabState:
+    tag: str
+    created: float
+    processes: list[ProcessRecord] = field(default_factory=list)
+    netns: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    hosts: dict[str, HostRecord] = field(default_factory=dict)
+
+    @classmethod
+    def new(cls) -> LabState:
+        return cls(tag=secrets.token_hex(6), created=time.time())
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format_version": FORMAT_VERSION, **asdict(self)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LabState:
+        if data.get("format_version") != FORMAT_VERSION:
+            raise LabError(f"lab state format {data.get('format_version')!r}, this ringbench "
+                           f"reads {FORMAT_VERSION}: remove the lab by hand (see the file)")
+        return cls(
+            tag=str(data["tag"]), created=float(data["created"]),
+            processes=[ProcessRecord(**p) for p in data["processes"]],
+            netns=list(data["netns"]), links=list(data["links"]),
+            hosts={k: HostRecord(**v) for k, v in data["hosts"].items()},
+        )
+
+
+class StateFile:
+    """The state of the lab, saved on every change; safe to use from the boot threads."""
+
+    def __init__(self, path: Path, state: LabState) -> None:
+        self.path = path
+        self.state = state
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, path: Path) -> StateFile | None:
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise LabError(f"{path}: unreadable lab state ({exc}): remove it") from None
+        return cls(path, LabState.from_json(data))
+
+    def save(self) -> None:
+        with self._lock:
+            atomic_write_json(self.path, self.state.to_json())
+
+    def add_process(self, host: str, pid: int, what: str) -> None:
+        with self._lock:
+            self.state.processes.append(ProcessRecord(host, pid, start_time(pid), what))
+        self.save()
+
+    def add_netns(self, name: str) -> None:
+        with self._lock:
+            self.state.netns.append(name)
+        self.save()
+
+    def add_link(self, name: str) -> None:
+        with self._lock:
+            self.state.links.append(name)
+        self.save()
+
+    def host(self, record: HostRecord) -> HostRecord:
+        with self._lock:
+            self.state.hosts[record.name] = record
+        self.save()
+        return record
+
+    def update(self, name: str, **changes: object) -> None:
+        with self._lock:
+            record = self.state.hosts[name]
+            for key, value in changes.items():
+                setattr(record, key, value)
+        self.save()
+
+
+@dataclass(frozen=True, slots=True)
+class Leftovers:
+    """What clean-up found and removed, and what it could not remove."""
+
+    processes: int
+    netns: tuple[str, ...]
+    links: tuple[str, ...]
+    survivors: tuple[int, ...]
+
+
+def lab_processes(state: LabState) -> list[int]:
+    """Every live process of the lab: tagged, recorded (same start time) and their children."""
+    recorded = [p.pid for p in state.processes if p.start is not None
+                and start_time(p.pid) == p.start]
+    found = with_descendants(sorted({*tagged(state.tag), *recorded}))
+    return [pid for pid in found if alive(pid, None)]  # a zombie is gone, only not yet reaped
+
+
+def cleanup(state: LabState) -> Leftovers:
+    """Kill the lab's processes, delete its namespaces (their veth ends and taps go with
+    them) and its host-side links."""
+    pids = lab_processes(state)
+    survivors = kill_all(pids)
+    links = [link for link in state.links if net.link_exists(link)]
+    gone_ns = []
+    for name in state.netns:
+        if name in net.list_netns():
+            net.delete_netns(name)
+            gone_ns.append(name)
+    for link in links:  # most went with their namespace's end of the pair
+        if net.link_exists(link):
+            with contextlib.suppress(LabError):
+                net.delete_link(link)
+    return Leftovers(len(pids), tuple(gone_ns), tuple(links), tuple(survivors))
+
+
+def remaining(state: LabState) -> list[str]:
+    """What of the lab still exists: one line per process, namespace or link."""
+    left = [f"process {pid}" for pid in lab_processes(state)]
+    existing = net.list_netns()
+    left += [f"network namespace {n}" for n in state.netns if n in existing]
+    left += [f"link {link}" for link in state.links if net.link_exists(link)]
+    return left

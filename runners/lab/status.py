@@ -1,0 +1,59 @@
+"""What the lab is doing now: each host's state, read from the state file and /proc."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from dataclasses import dataclass
+
+from runners.lab.paths import LabPaths
+from runners.lab.procs import alive
+from runners.lab.state import StateFile
+
+BANNER_TIMEOUT_S = 2.0
+ORDER = {name: i for i, name in enumerate(('native', 'container', 'uml', 'tcg', 'kvm'))}
+
+
+@dataclass(frozen=True, slots=True)
+class HostStatus:
+    name: str
+    virt_class: str
+    address: str
+    state: str  # up, down, left-out, not answering
+    uptime_s: float | None
+    reason: str
+
+
+def answers(address: str, port: int) -> bool:
+    """Whether an SSH server answers with its banner at ``address:port`` (bounded)."""
+    with contextlib.suppress(OSError), socket.create_connection(
+            (address, port), timeout=BANNER_TIMEOUT_S) as sock:
+        sock.settimeout(BANNER_TIMEOUT_S)
+        return sock.recv(4).startswith(b"SSH-")
+    return False
+
+
+def lab_status(paths: LabPaths) -> list[HostStatus] | None:
+    """One line per host of the lab, or None when no lab is recorded."""
+    loaded = StateFile.load(paths.state_file)
+    if loaded is None:
+        return None
+    state = loaded.state
+    out = []
+    for record in sorted(state.hosts.values(), key=lambda r: ORDER.get(r.name, 99)):
+        where = f"{record.address}:{record.port}" if record.address else "-"
+        procs = [p for p in state.processes if p.host == record.name]
+        if record.state != "up":
+            out.append(HostStatus(record.name, record.virt_class, where, record.state, None,
+                                  record.reason))
+        elif not any(alive(p.pid, p.start) for p in procs):
+            out.append(HostStatus(record.name, record.virt_class, where, "down", None,
+                                  "its process is gone (killed or crashed): run 'lab up'"))
+        elif not answers(record.address, record.port):
+            out.append(HostStatus(record.name, record.virt_class, where, "not answering",
+                                  time.time() - record.started, "no SSH banner"))
+        else:
+            out.append(HostStatus(record.name, record.virt_class, where, "up",
+                                  time.time() - record.started, ""))
+    return out

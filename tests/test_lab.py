@@ -1,0 +1,136 @@
+"""The local lab for real: every host up, a --fast run on all of them, nothing left after.
+
+Needs root, /dev/net/tun and QEMU (CI runs as root on these machines; the lab
+installs its own packages, so only root and the tun device are checked before
+bringing it up). The lab's cache ($RINGBENCH_LAB_DIR or
+/var/cache/ringbench-lab) is shared with ``ringbench lab up``: a lab already
+up on this machine is taken down by these tests.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import statistics
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyperf
+import pytest
+from rich.console import Console
+
+from runners.cmd_lab import cmd_lab_down, cmd_lab_status, cmd_lab_up
+from runners.cmd_run import cmd_run
+from runners.execute import FAST
+from runners.lab import net
+from runners.lab.paths import LINK_PREFIX, NETNS_PREFIX, LabPaths
+from runners.lab.procs import alive, tagged
+from runners.lab.state import StateFile, lab_processes
+from suites.build import BuildInfo
+
+EXPECTED = {
+    "native": "hardware-assisted",
+    "container": "container",
+    "uml": "paravirtualized",
+    "tcg": "binary-translation",
+}
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root (namespaces, veth, tap)"),
+    pytest.mark.skipif(not Path("/dev/net/tun").exists(),
+                       reason="the lab needs /dev/net/tun (User-Mode Linux's tap)"),
+    pytest.mark.skipif(shutil.which("apt-get") is None and
+                       shutil.which("qemu-system-x86_64") is None,
+                       reason="the lab needs QEMU (or apt-get to install it)"),
+]
+
+
+@pytest.fixture
+def lab_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private known_hosts and ssh config; the lab's own directory (and cache) as usual."""
+    config = tmp_path / "ssh_config"
+    config.write_text("")
+    monkeypatch.setenv("RINGBENCH_SSH_CONFIG", str(config))
+    monkeypatch.setenv("RINGBENCH_KNOWN_HOSTS", str(tmp_path / "known_hosts"))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    yield tmp_path
+    cmd_lab_down(Console(file=io.StringIO()))
+
+
+@pytest.fixture
+def out(lab_env: Path) -> Iterator[Console]:
+    """A console writing to console.txt (shown when an assertion fails)."""
+    with (lab_env / "console.txt").open("a") as fp:
+        yield Console(file=fp, width=200)
+
+
+def lab_objects() -> list[str]:
+    """Every namespace and link on this machine named like the lab's."""
+    found = [f"netns {n}" for n in net.list_netns() if n.startswith(NETNS_PREFIX)]
+    links = json.loads(net.ip("-json", "link", "show") or "[]")
+    found += [f"link {link['ifname']}" for link in links
+              if str(link["ifname"]).startswith(f"{LINK_PREFIX}-")]
+    return found
+
+
+def median(run_dir: Path, host: str, bench: str) -> float:
+    suite = pyperf.BenchmarkSuite.load(str(run_dir / f"{host}.json"))
+    return statistics.median(suite.get_benchmark(bench).get_values())
+
+
+def test_lab_up_run_classify_down(harness: BuildInfo, lab_env: Path, out: Console) -> None:
+    inventory = lab_env / "inventory.yaml"
+    assert cmd_lab_up(out, inventory=inventory) == 0, (lab_env / "console.txt").read_text()
+    assert cmd_lab_status(out) == 0
+    state = StateFile.load(LabPaths.default().state_file)
+    assert state is not None
+    up = {n for n, r in state.state.hosts.items() if r.state == "up"}
+    assert set(EXPECTED) <= up, state.state.hosts
+    results = lab_env / "results"
+    cmd_run(out, local=False, inventory=inventory, host_patterns=[], bench_names=[],
+            families=[], config=FAST, param_specs=[], results=results)
+    (run_dir,) = [p for p in results.iterdir() if p.is_dir()]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    for host in EXPECTED:
+        entry = manifest["hosts"][host]
+        assert entry["status"] == "complete", (host, entry)
+        for bench in ("syscall-null", "trap-cpuid"):
+            assert entry["benchmarks"][bench]["status"] == "success", (host, bench, entry)
+    for host, virt_class in EXPECTED.items():
+        probe = json.loads((run_dir / f"{host}.probe.json").read_text())
+        assert probe["virt_class"] == virt_class, (host, probe["layers"])
+    # The mechanisms: UML turns every system call into ptrace stops of the host;
+    # TCG emulates CPUID without leaving the process, the native host exits to KVM.
+    assert median(run_dir, "uml", "syscall-null") > 20 * median(run_dir, "native",
+                                                                   "syscall-null")
+    assert median(run_dir, "tcg", "trap-cpuid") < median(run_dir, "native", "trap-cpuid")
+
+    assert cmd_lab_down(out) == 0
+    assert not lab_processes(state.state)
+    assert not tagged(state.state.tag)
+    assert lab_objects() == []
+    assert not LabPaths.default().state_file.exists()
+
+
+def test_lab_up_after_a_kill(lab_env: Path, out: Console) -> None:
+    inventory = lab_env / "inventory.yaml"
+    assert cmd_lab_up(out, inventory=inventory) == 0
+    first = StateFile.load(LabPaths.default().state_file)
+    assert first is not None
+    victims = lab_processes(first.state)
+    assert victims
+    for pid in victims:  # a crash: every process of the lab killed, nothing cleaned
+        os.kill(pid, signal.SIGKILL)
+    assert cmd_lab_status(out) == 1  # hosts down: their processes are gone
+    assert cmd_lab_up(out, inventory=inventory) == 0, (lab_env / "console.txt").read_text()
+    assert "removed a previous lab" in (lab_env / "console.txt").read_text()
+    second = StateFile.load(LabPaths.default().state_file)
+    assert second is not None and second.state.tag != first.state.tag
+    assert not any(alive(p.pid, p.start) for p in first.state.processes)
+    assert {n for n, r in second.state.hosts.items() if r.state == "up"} >= set(EXPECTED)
+    assert cmd_lab_down(out) == 0
+    assert lab_objects() == []
