@@ -188,11 +188,46 @@ def resume_run(console: Console, run_dir: RunDir, info: BuildInfo, catalog: Cata
     return execute(console, run, reporter)
 
 
+def _medians(host: HostOutcome) -> dict[str, float]:
+    return {o.bench.name: statistics.median(v.value_s for p in o.processes
+                                            for v in p.result.values)
+            for o in host.outcomes if o.status is Status.SUCCESS}
+
+
+def hosts_table(outcomes: dict[str, HostOutcome]) -> Table:
+    """Every host side by side: median per operation, and x its baseline where it has one."""
+    hosts = [h for h in outcomes.values() if h.outcomes]
+    medians = {h.host: _medians(h) for h in hosts}
+    table = Table(title="median per operation (x baseline)")
+    table.add_column("benchmark", no_wrap=True)
+    for h in hosts:
+        table.add_column(f"{h.host}\n{h.virt_class or '?'}", justify="right", no_wrap=True)
+    names = list(dict.fromkeys(o.bench.name for h in hosts for o in h.outcomes))
+    for name in names:
+        row = [name]
+        for h in hosts:
+            value = medians[h.host].get(name)
+            base = medians.get(h.baseline or "", {}).get(name) if h.baseline else None
+            cell = format_seconds(value) if value is not None else "-"
+            if value is not None and base:
+                cell += f" ({value / base:.3g}x)"
+            row.append(cell)
+        table.add_row(*row)
+    return table
+
+
 def report_outcomes(console: Console, path: Path, outcomes: dict[str, HostOutcome]) -> int:
     failed = False
+    several = sum(1 for h in outcomes.values() if h.outcomes) > 1
+    if several:
+        console.print(hosts_table(outcomes))
     for host in outcomes.values():
-        if host.outcomes:
+        if host.outcomes and not several:
             console.print(summary_table(host.host, host.outcomes))
+        for o in host.outcomes:
+            if o.status is not Status.SUCCESS and several:
+                console.print(f"{host.host} {o.bench.name}: {o.status.value}: {o.reason}",
+                              highlight=False)
         if host.status == "failed":
             failed = True
             console.print(f"[red]{host.host}: failed: {host.reason}[/red]")

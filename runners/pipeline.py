@@ -64,6 +64,8 @@ class HostOutcome:
     warnings: list[str] = field(default_factory=list)
     deploy: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)  # seconds, by step
+    virt_class: str = ""  # as stored in the results: declared, else detected
+    baseline: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         benchmarks = dict(self.kept)
@@ -276,6 +278,8 @@ class Run:
             state.warnings.append(found.warning)
             self.reporter.warn(host.name, found.warning)
         common = host_metadata(host, found, self.build, config)
+        state.virt_class = str(common["virt_class"])
+        state.baseline = host.baseline
         kept = self.kept_suites.get(host.name, [])
         state.timings["measure_s"] = 0.0
         for bench in benchmarks:

@@ -148,3 +148,19 @@ def test_clock_check_flags_a_host_clock_outside_the_window() -> None:
     assert inside.clock_ok and inside.clock_skew_s == 0
     behind = TimedProcess(result, launched_at=start + 5, returned_at=end + 6)
     assert not behind.clock_ok and behind.clock_skew_s > CLOCK_TOLERANCE_S
+
+
+def test_several_hosts_are_summarised_side_by_side(harness: BuildInfo, tmp_path: Path,
+                                                   workdir: Path,
+                                                   capfd: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text("all:\n  hosts:\n    base:\n      ansible_connection: local\n"
+                         "    other:\n      ansible_connection: local\n      baseline: base\n")
+    assert main(["run", "--inventory", str(inventory), "--bench", "syscall-null", *QUICK,
+                 "--results", str(tmp_path / "r"), "--dir", str(workdir)]) == 0
+    out = capfd.readouterr().out
+    assert "median per operation (x baseline)" in out
+    assert "hardware-assisted" in out, "each host's column names its class"
+    assert "x)" in out, "the host with a baseline shows its ratio"
