@@ -66,8 +66,12 @@ def perf(session: nox.Session) -> None:
     """ringbench's own targets: accuracy, spread, wall time, SSH overhead and scaling."""
     _apt_install(session, {**BUILD_PACKAGES, **PERF_PACKAGES, **TEST_PACKAGES})
     _install(session)
-    session.run("python", "-m", "benchmarks.run_all", *session.posargs)
+    session.run("python", "-m", "benchmarks.run_all",
+                *(a for a in session.posargs if a != "--lab-scratch"))
     session.run("python", "-m", "benchmarks.ssh_scaling")
+    if os.geteuid() == 0:  # the lab needs root; from scratch with `-- --lab-scratch`
+        scratch = [] if "--lab-scratch" in session.posargs else ["--skip-scratch"]
+        session.run("python", "-m", "benchmarks.lab_timing", *scratch)
 
 
 @nox.session

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from runners.sshd_config import loopback_sshd_config
+
 SSHD = Path("/usr/sbin/sshd")
 START_TIMEOUT_S = 10.0
 
@@ -75,23 +77,9 @@ class Sshd:
         (root / "authorized_keys").write_text(client.public + "\n")
         self.log = root / "sshd.log"
         self.config = root / "sshd_config"
-        self.config.write_text("\n".join([
-            f"Port {self.port}",
-            "ListenAddress 127.0.0.1",
-            f"HostKey {self.host_key}",
-            f"PidFile {root / 'sshd.pid'}",
-            f"AuthorizedKeysFile {root / 'authorized_keys'}",
-            "UsePAM no",
-            "StrictModes no",
-            "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no",
-            "PubkeyAuthentication yes",
-            "PermitRootLogin prohibit-password",
-            "AllowTcpForwarding yes",
-            "Subsystem sftp internal-sftp",
-            f"LogLevel {log_level}",
-            "",
-        ]))
+        self.config.write_text(loopback_sshd_config(
+            self.port, self.host_key, root / "sshd.pid", root / "authorized_keys",
+            log_level=log_level, tcp_forwarding=True))
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property

@@ -20,6 +20,7 @@ from runners.lab.paths import LabPaths
 from runners.lab.procs import spawn
 from runners.lab.rootfs import Image
 from runners.lab.state import StateFile
+from runners.sshd_config import loopback_sshd_config
 
 SSHD = "/usr/sbin/sshd"
 
@@ -86,23 +87,8 @@ def start_native(ctx: LabContext) -> Endpoint:
     authorized = root / "authorized_keys"
     authorized.write_text(Path(f"{ctx.paths.client_key}.pub").read_text())
     config = root / "sshd_config"
-    config.write_text("\n".join([
-        f"Port {port}",
-        "ListenAddress 127.0.0.1",
-        f"HostKey {ctx.paths.host_key}",
-        f"PidFile {root / 'sshd.pid'}",
-        f"AuthorizedKeysFile {authorized}",
-        "UsePAM no",
-        "StrictModes no",
-        "PasswordAuthentication no",
-        "KbdInteractiveAuthentication no",
-        "PubkeyAuthentication yes",
-        "PermitRootLogin prohibit-password",
-        "UseDNS no",
-        "Subsystem sftp internal-sftp",
-        "LogLevel ERROR",
-        "",
-    ]))
+    config.write_text(loopback_sshd_config(port, ctx.paths.host_key, root / "sshd.pid",
+                                           authorized))
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
     pid = spawn_recorded(ctx, "native", [SSHD, "-D", "-e", "-f", str(config)], "sshd")
