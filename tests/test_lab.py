@@ -134,3 +134,21 @@ def test_lab_up_after_a_kill(lab_env: Path, out: Console) -> None:
     assert {n for n, r in second.state.hosts.items() if r.state == "up"} >= set(EXPECTED)
     assert cmd_lab_down(out) == 0
     assert lab_objects() == []
+
+
+def test_lab_never_replaces_an_inventory_of_the_users(tmp_path: Path) -> None:
+    """Refused before anything starts; the shipped default and its own files are replaceable."""
+    from runners.lab.invfile import MARKER, check_replaceable
+    from runners.lab.procs import LabError
+
+    theirs = tmp_path / "theirs.yaml"
+    theirs.write_text("all:\n  hosts:\n    prod1:\n      ansible_host: 10.9.9.9\n")
+    with pytest.raises(LabError, match="kept; give the lab its own file"):
+        check_replaceable(theirs)
+    assert "prod1" in theirs.read_text()
+    default = Path(__file__).parent.parent / "inventory.yaml"
+    check_replaceable(default)
+    own = tmp_path / "lab.yaml"
+    own.write_text(f"{MARKER}, written earlier\nall: {{}}\n")
+    check_replaceable(own)
+    check_replaceable(tmp_path / "new.yaml")

@@ -7,8 +7,10 @@ import socket
 import time
 from pathlib import Path
 
+from runners.errors import UserError
 from runners.files import atomic_write_text
 from runners.inventory import load_inventory
+from runners.lab.procs import LabError
 from runners.lab.state import HostRecord
 
 BASELINE = "native"
@@ -58,8 +60,25 @@ def render(records: list[HostRecord], key_file: Path, known_hosts: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def check_replaceable(path: Path) -> None:
+    """Refuse to replace an inventory the lab did not write and that holds remote hosts."""
+    if not path.exists():
+        return
+    try:
+        if path.read_text(encoding="utf-8", errors="replace").startswith(MARKER):
+            return
+        hosts = load_inventory(path).hosts
+    except (OSError, UserError):
+        hosts = ()
+    if hosts and all(h.is_local for h in hosts):
+        return  # the shipped default: this machine only, nothing of the user's to lose
+    raise LabError(f"{path} holds hosts the lab did not write: it is kept; give the lab "
+                   "its own file with 'ringbench lab up --inventory FILE'")
+
+
 def write_inventory(path: Path, records: list[HostRecord], key_file: Path,
                     known_hosts: Path) -> None:
     """Write the inventory atomically, then read it back as ringbench will (a check)."""
+    check_replaceable(path)
     atomic_write_text(path, render(records, key_file, known_hosts))
     load_inventory(path)

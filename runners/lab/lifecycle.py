@@ -66,6 +66,7 @@ def up(console: Console, paths: LabPaths, inventory: Path,
     """Bring the whole lab up; hosts that do not come up are reported, not raised."""
     timings: dict[str, float] = {}
     started = time.monotonic()
+    invfile.check_replaceable(inventory)  # before anything starts: never lose a user's file
     previous = remove_previous(paths)
     timings["cleanup"] = time.monotonic() - started
     with _progress(console) as progress:
