@@ -201,7 +201,8 @@ def hosts_table(outcomes: dict[str, HostOutcome]) -> Table:
     table = Table(title="median per operation (x baseline)")
     table.add_column("benchmark", no_wrap=True)
     for h in hosts:
-        table.add_column(f"{h.host}\n{h.virt_class or '?'}", justify="right", no_wrap=True)
+        table.add_column(f"{h.host}\n{h.virt_class or '?'}", justify="right",
+                         overflow="fold")  # a narrow terminal wraps, never truncates
     names = list(dict.fromkeys(o.bench.name for h in hosts for o in h.outcomes))
     for name in names:
         row = [name]
@@ -210,7 +211,7 @@ def hosts_table(outcomes: dict[str, HostOutcome]) -> Table:
             base = medians.get(h.baseline or "", {}).get(name) if h.baseline else None
             cell = format_seconds(value) if value is not None else "-"
             if value is not None and base:
-                cell += f" ({value / base:.3g}x)"
+                cell += f" x{value / base:.3g}"
             row.append(cell)
         table.add_row(*row)
     return table
