@@ -58,6 +58,7 @@ def lint(session: nox.Session) -> None:
     """ruff (lint and format check) and mypy --strict on the packages."""
     _install(session, "lint")
     session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
     session.run("mypy")
 
 
@@ -66,8 +67,9 @@ def perf(session: nox.Session) -> None:
     """ringbench's own targets: accuracy, spread, wall time, SSH overhead and scaling."""
     _apt_install(session, {**BUILD_PACKAGES, **PERF_PACKAGES, **TEST_PACKAGES})
     _install(session)
-    session.run("python", "-m", "benchmarks.run_all",
-                *(a for a in session.posargs if a != "--lab-scratch"))
+    session.run(
+        "python", "-m", "benchmarks.run_all", *(a for a in session.posargs if a != "--lab-scratch")
+    )
     session.run("python", "-m", "benchmarks.ssh_scaling")
     if os.geteuid() == 0:  # the lab needs root; from scratch with `-- --lab-scratch`
         scratch = [] if "--lab-scratch" in session.posargs else ["--skip-scratch"]
@@ -79,8 +81,13 @@ def lab(session: nox.Session) -> None:
     """The local lab: up (root; installs its own packages), or `-- down` / `-- status`."""
     _apt_install(session, BUILD_PACKAGES)
     _install(session)
-    session.run("ringbench", "lab", *(session.posargs or ["up"]),
-                "--inventory", str(ROOT / "inventory.yaml"))
+    session.run(
+        "ringbench",
+        "lab",
+        *(session.posargs or ["up"]),
+        "--inventory",
+        str(ROOT / "inventory.yaml"),
+    )
 
 
 @nox.session
@@ -92,13 +99,16 @@ def bench(session: nox.Session) -> None:
     _install(session)
     inventory = str(ROOT / "inventory.yaml")
     if os.geteuid() == 0:
-        status = subprocess.run([str(Path(session.bin) / "ringbench"), "lab", "status"],
-                                capture_output=True, timeout=120, check=False)
+        status = subprocess.run(
+            [str(Path(session.bin) / "ringbench"), "lab", "status"],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
         if status.returncode != 0:
             # A host the lab cannot run here is left out with its reason (1), and an
             # inventory of the user's own is kept (2, said in one line): the run goes on.
-            session.run("ringbench", "lab", "up", "--inventory", inventory,
-                        success_codes=[0, 1, 2])
+            session.run("ringbench", "lab", "up", "--inventory", inventory, success_codes=[0, 1, 2])
     else:
         session.log("not root: the local lab needs root, so only inventory.yaml's hosts run")
     session.run("ringbench", "run", "--inventory", inventory, *session.posargs)

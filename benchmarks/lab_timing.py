@@ -46,8 +46,9 @@ def measure(console: Console, paths: LabPaths, inventory: Path) -> dict[str, flo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--skip-scratch", action="store_true",
-                        help="only from cache (keeps the cache)")
+    parser.add_argument(
+        "--skip-scratch", action="store_true", help="only from cache (keeps the cache)"
+    )
     parser.add_argument("--json", type=Path, help="write the timings here")
     args = parser.parse_args(argv)
     console = Console()
@@ -71,15 +72,20 @@ def main(argv: list[str] | None = None) -> int:
     for case, t in runs.items():
         ok = t["wall"] <= TARGETS_S[case]
         failed = failed or not ok
-        hosts = ", ".join(f"{k.split(':')[1]} {v:.1f} s" for k, v in t.items()
-                          if k.startswith("boot:") and v)
-        table.add_row(case, f"{t['wall']:.0f} s", f"{TARGETS_S[case]:.0f} s "
-                      + ("[green]met[/green]" if ok else "[red]missed[/red]"),
-                      f"{t['rootfs'] + t['image']:.0f} s", f"{t['boot']:.0f} s", hosts)
+        hosts = ", ".join(
+            f"{k.split(':')[1]} {v:.1f} s" for k, v in t.items() if k.startswith("boot:") and v
+        )
+        table.add_row(
+            case,
+            f"{t['wall']:.0f} s",
+            f"{TARGETS_S[case]:.0f} s " + ("[green]met[/green]" if ok else "[red]missed[/red]"),
+            f"{t['rootfs'] + t['image']:.0f} s",
+            f"{t['boot']:.0f} s",
+            hosts,
+        )
     console.print(table)
     if args.json:
-        atomic_write_json(args.json, {"format_version": 1, "targets_s": TARGETS_S,
-                                      "runs": runs})
+        atomic_write_json(args.json, {"format_version": 1, "targets_s": TARGETS_S, "runs": runs})
     return 1 if failed else 0
 
 

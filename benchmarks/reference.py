@@ -50,13 +50,22 @@ def _run(argv: list[str]) -> str:
 
 def perf_bench_syscall(loops: int, cpu: int) -> float:
     return parse_perf_bench_syscall(
-        _run(["taskset", "-c", str(cpu), "perf", "bench", "syscall", "basic", "--loop",
-              str(loops)])
+        _run(["taskset", "-c", str(cpu), "perf", "bench", "syscall", "basic", "--loop", str(loops)])
     )
 
 
 def stress_ng_cpuid(cpu: int, seconds: int = 1) -> float:
     return parse_stress_ng_cpuid(
-        _run(["stress-ng", "--x86cpuid", "1", "--timeout", f"{seconds}s", "--taskset",
-              str(cpu), "--metrics-brief"])
+        _run(
+            [
+                "stress-ng",
+                "--x86cpuid",
+                "1",
+                "--timeout",
+                f"{seconds}s",
+                "--taskset",
+                str(cpu),
+                "--metrics-brief",
+            ]
+        )
     )

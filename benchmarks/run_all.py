@@ -51,8 +51,7 @@ class Figure:
 def ringbench_median(info: BuildInfo, catalog: Catalog, name: str, cpu: int) -> float:
     """One fresh, pinned process of ``name``: the median of its values."""
     with tempfile.TemporaryDirectory() as tmp:
-        config = RunConfig(processes=1, values=5, warmups=1, min_time_s=0.02, cpu=cpu,
-                           workdir=tmp)
+        config = RunConfig(processes=1, values=5, warmups=1, min_time_s=0.02, cpu=cpu, workdir=tmp)
         outcome = run_benchmark(LocalConnection(), str(info.path), catalog.get(name), config)
     if outcome.status is not Status.SUCCESS:
         raise RuntimeError(f"{name}: {outcome.reason}")
@@ -81,15 +80,17 @@ def compare(info: BuildInfo, catalog: Catalog, rounds: int, cpu: int) -> list[Fi
         b = statistics.median(p[1] for p in pairs[key])
         ratios = [x / y for x, y in pairs[key]]
         ratio = statistics.median(ratios)
-        figures.append(Figure(
-            what=what,
-            ringbench=f"{a * 1e9:.1f} ns",
-            reference=f"{b * 1e9:.1f} ns ({tool})",
-            ratio=f"{ratio:.3f} ({min(ratios):.2f}-{max(ratios):.2f})",
-            target=f"within {target:.0%}" if target is not None else "(reported)",
-            met=abs(ratio - 1) <= target if target is not None else None,
-            value=ratio,
-        ))
+        figures.append(
+            Figure(
+                what=what,
+                ringbench=f"{a * 1e9:.1f} ns",
+                reference=f"{b * 1e9:.1f} ns ({tool})",
+                ratio=f"{ratio:.3f} ({min(ratios):.2f}-{max(ratios):.2f})",
+                target=f"within {target:.0%}" if target is not None else "(reported)",
+                met=abs(ratio - 1) <= target if target is not None else None,
+                value=ratio,
+            )
+        )
     return figures
 
 
@@ -105,27 +106,42 @@ def spread(info: BuildInfo, catalog: Catalog, trials: int) -> list[Figure]:
     for name in ("syscall-null", "trap-cpuid"):
         cvs = []
         for _ in range(trials):
-            outcome = run_benchmark(LocalConnection(), str(info.path), catalog.get(name),
-                                    DEFAULT)
+            outcome = run_benchmark(LocalConnection(), str(info.path), catalog.get(name), DEFAULT)
             if outcome.status is not Status.SUCCESS:
                 raise RuntimeError(f"{name}: {outcome.reason}")
-            medians = [statistics.median(v.value_s for v in p.result.values)
-                       for p in outcome.processes]
+            medians = [
+                statistics.median(v.value_s for v in p.result.values) for p in outcome.processes
+            ]
             cvs.append(statistics.stdev(medians) / statistics.fmean(medians))
         cv = statistics.median(cvs)
-        figures.append(Figure(
-            what=f"cv across {DEFAULT.processes} processes, {name}",
-            ringbench=f"{cv:.2%} (median of {trials}; {min(cvs):.2%}-{max(cvs):.2%})",
-            reference="-", ratio="-", target="at most 2%", met=cv <= 0.02, value=cv,
-        ))
+        figures.append(
+            Figure(
+                what=f"cv across {DEFAULT.processes} processes, {name}",
+                ringbench=f"{cv:.2%} (median of {trials}; {min(cvs):.2%}-{max(cvs):.2%})",
+                reference="-",
+                ratio="-",
+                target="at most 2%",
+                met=cv <= 0.02,
+                value=cv,
+            )
+        )
     return figures
 
 
 def wall_time(fast: bool, limit_s: float) -> Figure:
     """The full suite on this machine through the real command line."""
     with tempfile.TemporaryDirectory() as tmp:
-        argv = [sys.executable, "-m", "runners.cli", "run", "--local",
-                "--results", str(Path(tmp) / "results"), "--dir", tmp]
+        argv = [
+            sys.executable,
+            "-m",
+            "runners.cli",
+            "run",
+            "--local",
+            "--results",
+            str(Path(tmp) / "results"),
+            "--dir",
+            tmp,
+        ]
         if fast:
             argv.append("--fast")
         started = time.monotonic()
@@ -135,8 +151,12 @@ def wall_time(fast: bool, limit_s: float) -> Figure:
         raise RuntimeError(f"ringbench run failed: {proc.stderr.strip()[-400:]}")
     return Figure(
         what=f"full suite wall time{' --fast' if fast else ''}",
-        ringbench=f"{elapsed:.1f} s", reference="-", ratio="-",
-        target=f"at most {limit_s:.0f} s", met=elapsed <= limit_s, value=elapsed,
+        ringbench=f"{elapsed:.1f} s",
+        reference="-",
+        ratio="-",
+        target=f"at most {limit_s:.0f} s",
+        met=elapsed <= limit_s,
+        value=elapsed,
     )
 
 
@@ -172,8 +192,14 @@ def main(argv: list[str] | None = None) -> int:
         table.add_row(f.what, f.ringbench, f.reference, f.ratio, f.target, met)
     console.print(table)
     out = Path("results") / "perf" / f"{new_run_id()}.json"
-    atomic_write_json(out, {"format_version": PERF_FORMAT, "binary_sha256": info.sha256,
-                            "figures": [asdict(f) for f in figures]})
+    atomic_write_json(
+        out,
+        {
+            "format_version": PERF_FORMAT,
+            "binary_sha256": info.sha256,
+            "figures": [asdict(f) for f in figures],
+        },
+    )
     console.print(f"figures written to {out}")
     return 1 if any(f.met is False for f in figures) else 0
 

@@ -41,8 +41,10 @@ def cmd_build(console: Console, force: bool) -> int:
 def cmd_list(console: Console, workdir: str) -> int:
     info = build()
     catalog = load_catalog(info.path, Path(workdir))
-    table = Table(title=f"ringbench-bench {catalog.version} ({catalog.arch}), "
-                        f"{len(catalog.benchmarks)} benchmarks")
+    table = Table(
+        title=f"ringbench-bench {catalog.version} ({catalog.arch}), "
+        f"{len(catalog.benchmarks)} benchmarks"
+    )
     for column in ("benchmark", "family", "mechanism", "unit", "here", "what one operation is"):
         table.add_column(column)
     for b in catalog.benchmarks:
@@ -105,8 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="measure on this machine or on the inventory's hosts")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--local", action="store_true", help="this machine only, no inventory")
-    where.add_argument("--hosts", action="append", default=[], metavar="PATTERN",
-                       help="inventory hosts or groups to run on (repeatable; default all)")
+    where.add_argument(
+        "--hosts",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="inventory hosts or groups to run on (repeatable; default all)",
+    )
     p.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY)
     p.add_argument("--bench", action="append", default=[], metavar="NAME", help="repeatable")
     p.add_argument("--family", action="append", default=[], metavar="F", help="repeatable")
@@ -115,14 +122,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--values", type=_positive_int)
     p.add_argument("--warmups", type=_non_negative_int)
     p.add_argument("--min-time", type=_positive_float, metavar="S")
-    p.add_argument("--cpu", type=_cpu_choice, default="auto", metavar="C|auto|none",
-                   help="pin every process to CPU C; auto (default): the host's last allowed "
-                        "CPU; none: no pinning")
+    p.add_argument(
+        "--cpu",
+        type=_cpu_choice,
+        default="auto",
+        metavar="C|auto|none",
+        help="pin every process to CPU C; auto (default): the host's last allowed "
+        "CPU; none: no pinning",
+    )
     p.add_argument("--dir", default=".", help="where file benchmarks create their files")
     p.add_argument("--param", action="append", default=[], metavar="BENCH:KEY=VALUE")
     p.add_argument("--results", type=Path, default=Path("results"))
-    p.add_argument("--resume", metavar="RUN",
-                   help="measure only what RUN (id, path or 'latest') is missing")
+    p.add_argument(
+        "--resume", metavar="RUN", help="measure only what RUN (id, path or 'latest') is missing"
+    )
     _ssh_options(p)
     p = sub.add_parser("inventory", help="check or show the inventory")
     p.add_argument("action", choices=["check", "show"])
@@ -138,25 +151,39 @@ def build_parser() -> argparse.ArgumentParser:
     _ssh_options(p)
     p = sub.add_parser("lab", help="the local lab: one host per environment class (root)")
     p.add_argument("action", choices=["up", "down", "status"])
-    p.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY,
-                   help="where 'up' writes the lab's hosts (default inventory.yaml)")
-    p.add_argument("--lab-dir", type=Path, metavar="DIR",
-                   help="the lab's cache and state (default $RINGBENCH_LAB_DIR or "
-                        "/var/cache/ringbench-lab)")
+    p.add_argument(
+        "--inventory",
+        type=Path,
+        default=DEFAULT_INVENTORY,
+        help="where 'up' writes the lab's hosts (default inventory.yaml)",
+    )
+    p.add_argument(
+        "--lab-dir",
+        type=Path,
+        metavar="DIR",
+        help="the lab's cache and state (default $RINGBENCH_LAB_DIR or /var/cache/ringbench-lab)",
+    )
     return parser
 
 
 def _ssh_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--accept-new-host-keys", action="store_true",
-                   help="record unknown host keys (changed keys are still refused)")
-    p.add_argument("--known-hosts", type=Path, metavar="FILE",
-                   help="the project's own known_hosts file (default "
-                        "~/.config/ringbench/known_hosts)")
+    p.add_argument(
+        "--accept-new-host-keys",
+        action="store_true",
+        help="record unknown host keys (changed keys are still refused)",
+    )
+    p.add_argument(
+        "--known-hosts",
+        type=Path,
+        metavar="FILE",
+        help="the project's own known_hosts file (default ~/.config/ringbench/known_hosts)",
+    )
 
 
 def connect_options(args: argparse.Namespace) -> ConnectOptions:
-    return ConnectOptions(accept_new_host_keys=args.accept_new_host_keys,
-                          known_hosts=args.known_hosts)
+    return ConnectOptions(
+        accept_new_host_keys=args.accept_new_host_keys, known_hosts=args.known_hosts
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -193,13 +220,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return cmd_lab_down(console, lab_dir=args.lab_dir)
             return cmd_lab_status(console, lab_dir=args.lab_dir)
         if args.command == "probe":
-            return cmd_probe(console, args.inventory, args.hosts, options=connect_options(args),
-                             local=args.local, as_json=args.json, out=args.out)
+            return cmd_probe(
+                console,
+                args.inventory,
+                args.hosts,
+                options=connect_options(args),
+                local=args.local,
+                as_json=args.json,
+                out=args.out,
+            )
         return cmd_run(
-            console, local=args.local, inventory=args.inventory, host_patterns=args.hosts,
-            bench_names=args.bench, families=args.family, config=config_from_args(args),
-            param_specs=args.param, results=args.results, connect_options=connect_options(args),
-            resume=args.resume, argv=["ringbench", *argv],
+            console,
+            local=args.local,
+            inventory=args.inventory,
+            host_patterns=args.hosts,
+            bench_names=args.bench,
+            families=args.family,
+            config=config_from_args(args),
+            param_specs=args.param,
+            results=args.results,
+            connect_options=connect_options(args),
+            resume=args.resume,
+            argv=["ringbench", *argv],
         )
     except UserError as exc:
         errors.print(f"ringbench: error: {exc}", highlight=False, markup=False, soft_wrap=True)

@@ -43,8 +43,9 @@ def cmd_inventory_show(console: Console, inventory: Path, patterns: Sequence[str
             user = f"{h.user}@" if h.user else ""
             jump = f" via {h.proxy_jump}" if h.proxy_jump else ""
             address = f"{user}{h.address}:{h.port}{jump}"
-        table.add_row(h.name, address, h.virt_class or "-", h.machine, h.baseline or "-",
-                      h.hypervisor or "-")
+        table.add_row(
+            h.name, address, h.virt_class or "-", h.machine, h.baseline or "-", h.hypervisor or "-"
+        )
     console.print(table)
     return EXIT_OK
 
@@ -60,8 +61,16 @@ def _probe_one(host: Host, options: ConnectOptions) -> ProbedHost | str:
         conn.close()
 
 
-def cmd_probe(console: Console, inventory: Path, patterns: Sequence[str], *,
-              options: ConnectOptions, local: bool, as_json: bool, out: Path | None) -> int:
+def cmd_probe(
+    console: Console,
+    inventory: Path,
+    patterns: Sequence[str],
+    *,
+    options: ConnectOptions,
+    local: bool,
+    as_json: bool,
+    out: Path | None,
+) -> int:
     """Deploy the harness and probe each host: facts, layers with evidence, the declared class."""
     from runners.cmd_run import LOCAL_HOST  # the same stand-in host as `run --local`
 
@@ -84,8 +93,13 @@ def cmd_probe(console: Console, inventory: Path, patterns: Sequence[str], *,
         notes += [f"[yellow]disagreement: {d}[/yellow]" for d in cls.disagreements]
         if result.warning:
             notes.append(f"[yellow]{result.warning}[/yellow]")
-        table.add_row(host.name, cls.virt_class, host.virt_class or "-", cls.technologies(),
-                      "\n".join(notes) or "no virtualization seen")
+        table.add_row(
+            host.name,
+            cls.virt_class,
+            host.virt_class or "-",
+            cls.technologies(),
+            "\n".join(notes) or "no virtualization seen",
+        )
     if out is not None:
         for name, document in documents.items():
             atomic_write_json(out / f"{name}.probe.json", document)

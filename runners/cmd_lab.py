@@ -23,18 +23,23 @@ def _duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
-def cmd_lab_up(console: Console, *, inventory: Path = DEFAULT_INVENTORY,
-               lab_dir: Path | None = None) -> int:
+def cmd_lab_up(
+    console: Console, *, inventory: Path = DEFAULT_INVENTORY, lab_dir: Path | None = None
+) -> int:
     """Bring the lab up and write its inventory; 1 when a host that should run did not."""
     paths = LabPaths(lab_dir) if lab_dir else LabPaths.default()
     result = lifecycle.up(console, paths, inventory)
     if result.previous is not None and result.previous.processes + len(result.previous.netns):
         p = result.previous
-        console.print(f"removed a previous lab: {p.processes} processes, "
-                      f"{len(p.netns)} namespaces, {len(p.links)} links")
-    table = Table(title=f"lab up in {result.timings['total']:.0f} s "
-                        f"(build {result.timings['rootfs'] + result.timings['image']:.0f} s, "
-                        f"boots {result.timings['boot']:.0f} s)")
+        console.print(
+            f"removed a previous lab: {p.processes} processes, "
+            f"{len(p.netns)} namespaces, {len(p.links)} links"
+        )
+    table = Table(
+        title=f"lab up in {result.timings['total']:.0f} s "
+        f"(build {result.timings['rootfs'] + result.timings['image']:.0f} s, "
+        f"boots {result.timings['boot']:.0f} s)"
+    )
     for column in ("host", "class", "address", "state", "boot", "reason"):
         table.add_column(column)
     failed = False
@@ -44,8 +49,10 @@ def cmd_lab_up(console: Console, *, inventory: Path = DEFAULT_INVENTORY,
         table.add_row(r.name, r.virt_class, where, r.state, boot, r.reason)
         failed = failed or r.state == "down"
     console.print(table)
-    console.print(f"inventory written to {result.inventory}; run on it with: ringbench run "
-                  f"--inventory {result.inventory}")
+    console.print(
+        f"inventory written to {result.inventory}; run on it with: ringbench run "
+        f"--inventory {result.inventory}"
+    )
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -56,8 +63,10 @@ def cmd_lab_down(console: Console, *, lab_dir: Path | None = None) -> int:
     if removed is None:
         console.print("no lab is up (no state file)")
         return EXIT_OK
-    console.print(f"lab down: {removed.processes} processes, {len(removed.netns)} namespaces, "
-                  f"{len(removed.links)} links removed")
+    console.print(
+        f"lab down: {removed.processes} processes, {len(removed.netns)} namespaces, "
+        f"{len(removed.links)} links removed"
+    )
     if left:
         console.print(f"[red]still there: {', '.join(left)}[/red]", highlight=False)
         return EXIT_FAILED
@@ -76,7 +85,13 @@ def cmd_lab_status(console: Console, *, lab_dir: Path | None = None) -> int:
         table.add_column(column)
     for h in hosts:
         color = {"up": "green", "left-out": "yellow"}.get(h.state, "red")
-        table.add_row(h.name, h.virt_class, h.address, f"[{color}]{h.state}[/{color}]",
-                      _duration(h.uptime_s), h.reason)
+        table.add_row(
+            h.name,
+            h.virt_class,
+            h.address,
+            f"[{color}]{h.state}[/{color}]",
+            _duration(h.uptime_s),
+            h.reason,
+        )
     console.print(table)
     return EXIT_OK if all(h.state in ("up", "left-out") for h in hosts) else EXIT_FAILED

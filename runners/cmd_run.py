@@ -24,9 +24,20 @@ from suites.catalog import Catalog, load_catalog
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 LOCAL_HOST = Host(
-    name="localhost", connection="local", address="localhost", user=None, port=22,
-    key_file=None, ssh_common_args=None, proxy_jump=None, virt_class=None, machine="localhost",
-    baseline=None, hypervisor=None, groups=(), line=0,
+    name="localhost",
+    connection="local",
+    address="localhost",
+    user=None,
+    port=22,
+    key_file=None,
+    ssh_common_args=None,
+    proxy_jump=None,
+    virt_class=None,
+    machine="localhost",
+    baseline=None,
+    hypervisor=None,
+    groups=(),
+    line=0,
 )
 
 
@@ -45,14 +56,16 @@ def parse_params(specs: Sequence[str], catalog: Catalog) -> dict[str, dict[str, 
         bench_name, sep, rest = spec.partition(":")
         key, eq, raw = rest.partition("=")
         if not sep or not eq:
-            raise UserError(f"--param {spec!r}: write BENCH:KEY=VALUE, e.g. "
-                            "mem-chase-4k:size_bytes=67108864")
+            raise UserError(
+                f"--param {spec!r}: write BENCH:KEY=VALUE, e.g. mem-chase-4k:size_bytes=67108864"
+            )
         bench = catalog.get(bench_name)
         known = {p.name for p in bench.params}
         if key not in known:
             names = ", ".join(sorted(known)) or "none"
-            raise UserError(f"--param {spec!r}: {bench.name} has no parameter '{key}' "
-                            f"(its parameters: {names})")
+            raise UserError(
+                f"--param {spec!r}: {bench.name} has no parameter '{key}' (its parameters: {names})"
+            )
         try:
             value = int(raw, 0)
         except ValueError:
@@ -74,16 +87,29 @@ def summary_table(host: str, outcomes: list[BenchOutcome]) -> Table:
     for o in outcomes:
         if o.status is Status.SUCCESS:
             values = [v.value_s for p in o.processes for v in p.result.values]
-            medians = [statistics.median(v.value_s for v in p.result.values)
-                       for p in o.processes]
-            cv = (statistics.stdev(medians) / statistics.fmean(medians)
-                  if len(medians) > 1 else math.nan)
-            table.add_row(o.bench.name, format_seconds(statistics.median(values)),
-                          o.bench.operation, f"{cv:.1%}" if not math.isnan(cv) else "-",
-                          str(len(o.processes)), "ok")
+            medians = [statistics.median(v.value_s for v in p.result.values) for p in o.processes]
+            cv = (
+                statistics.stdev(medians) / statistics.fmean(medians)
+                if len(medians) > 1
+                else math.nan
+            )
+            table.add_row(
+                o.bench.name,
+                format_seconds(statistics.median(values)),
+                o.bench.operation,
+                f"{cv:.1%}" if not math.isnan(cv) else "-",
+                str(len(o.processes)),
+                "ok",
+            )
         else:
-            table.add_row(o.bench.name, "-", o.bench.operation, "-", str(len(o.processes)),
-                          f"{o.status.value}: {o.reason}")
+            table.add_row(
+                o.bench.name,
+                "-",
+                o.bench.operation,
+                "-",
+                str(len(o.processes)),
+                f"{o.status.value}: {o.reason}",
+            )
     return table
 
 
@@ -109,8 +135,9 @@ def cmd_run(
     store = ResultStore(results)
     connect_options = connect_options or ConnectOptions()
     if resume is not None:
-        return resume_run(console, store.resolve(resume), info, catalog, inventory,
-                          connect_options, argv)
+        return resume_run(
+            console, store.resolve(resume), info, catalog, inventory, connect_options, argv
+        )
     benchmarks = tuple(catalog.select(bench_names, families))
     params = parse_params(param_specs, catalog)
     if local:
@@ -122,14 +149,18 @@ def cmd_run(
     if any(h.is_local for h in hosts):
         # Checked before the run directory exists: bad input leaves nothing behind.
         check_workdir(LocalConnection(), config.workdir)
-    plan = RunPlan(hosts=hosts, benchmarks=benchmarks, config=config, params=params,
-                   connect=connect_options)
+    plan = RunPlan(
+        hosts=hosts, benchmarks=benchmarks, config=config, params=params, connect=connect_options
+    )
     run_dir = store.create()
-    console.print(f"run {run_dir.run_id}: {len(benchmarks)} benchmarks x {len(hosts)} host(s), "
-                  f"{config.processes} processes each, min time {config.min_time_s} s")
+    console.print(
+        f"run {run_dir.run_id}: {len(benchmarks)} benchmarks x {len(hosts)} host(s), "
+        f"{config.processes} processes each, min time {config.min_time_s} s"
+    )
     reporter = ProgressReporter(console)
-    return execute(console, Run(plan, run_dir, info, reporter,
-                                {"command": list(argv), **snapshot}), reporter)
+    return execute(
+        console, Run(plan, run_dir, info, reporter, {"command": list(argv), **snapshot}), reporter
+    )
 
 
 def execute(console: Console, run: Run, reporter: ProgressReporter) -> int:
@@ -143,14 +174,23 @@ def execute(console: Console, run: Run, reporter: ProgressReporter) -> int:
     return report_outcomes(console, run.run_dir.path, outcomes)
 
 
-def resume_run(console: Console, run_dir: RunDir, info: BuildInfo, catalog: Catalog,
-               inventory: Path, connect_options: ConnectOptions, argv: Sequence[str]) -> int:
+def resume_run(
+    console: Console,
+    run_dir: RunDir,
+    info: BuildInfo,
+    catalog: Catalog,
+    inventory: Path,
+    connect_options: ConnectOptions,
+    argv: Sequence[str],
+) -> int:
     """Measure only what ``run_dir`` lacks: hosts that failed or stopped, benchmarks missing."""
     manifest = run_dir.read_manifest()
     if manifest["build"]["sha256"] != info.sha256:
-        raise UserError(f"{run_dir.path} was measured with harness "
-                        f"{manifest['build']['sha256'][:12]}, this checkout builds "
-                        f"{info.sha256[:12]}: resuming would mix binaries; start a new run")
+        raise UserError(
+            f"{run_dir.path} was measured with harness "
+            f"{manifest['build']['sha256'][:12]}, this checkout builds "
+            f"{info.sha256[:12]}: resuming would mix binaries; start a new run"
+        )
     config = RunConfig(**manifest["config"])
     benchmarks = tuple(catalog.get(name) for name in manifest["benchmarks"])
     recorded = manifest.get("inventory")
@@ -166,9 +206,12 @@ def resume_run(console: Console, run_dir: RunDir, info: BuildInfo, catalog: Cata
         suite = run_dir.load_suite(host.name)
         stored = set(suite.get_benchmark_names()) if suite else set()
         entries = manifest["hosts"].get(host.name, {}).get("benchmarks", {})
-        finished = frozenset(n for n, e in entries.items()
-                             if e["status"] in ("success", "unsupported")
-                             and (n in stored or e["status"] == "unsupported"))
+        finished = frozenset(
+            n
+            for n, e in entries.items()
+            if e["status"] in ("success", "unsupported")
+            and (n in stored or e["status"] == "unsupported")
+        )
         done[host.name] = finished
         kept[host.name] = [b for b in suite if b.get_name() in finished] if suite else []
         if any(b.name not in finished for b in benchmarks):
@@ -176,22 +219,34 @@ def resume_run(console: Console, run_dir: RunDir, info: BuildInfo, catalog: Cata
     if not todo:
         console.print(f"{run_dir.run_id}: every host and benchmark is measured; nothing to do")
         return EXIT_OK
-    plan = RunPlan(hosts=tuple(todo), benchmarks=benchmarks, config=config,
-                   params=manifest.get("params", {}), connect=connect_options, done=done)
+    plan = RunPlan(
+        hosts=tuple(todo),
+        benchmarks=benchmarks,
+        config=config,
+        params=manifest.get("params", {}),
+        connect=connect_options,
+        done=done,
+    )
     missing = sum(len(plan.remaining(h.name)) for h in todo)
-    console.print(f"resuming {run_dir.run_id}: {missing} benchmark(s) on "
-                  f"{', '.join(h.name for h in todo)}")
-    extra = {"command": manifest.get("command", []), "inventory": recorded,
-             "resumed_by": [*manifest.get("resumed_by", []), list(argv)]}
+    console.print(
+        f"resuming {run_dir.run_id}: {missing} benchmark(s) on {', '.join(h.name for h in todo)}"
+    )
+    extra = {
+        "command": manifest.get("command", []),
+        "inventory": recorded,
+        "resumed_by": [*manifest.get("resumed_by", []), list(argv)],
+    }
     reporter = ProgressReporter(console)
     run = Run(plan, run_dir, info, reporter, extra, previous=manifest, kept_suites=kept)
     return execute(console, run, reporter)
 
 
 def _medians(host: HostOutcome) -> dict[str, float]:
-    return {o.bench.name: statistics.median(v.value_s for p in o.processes
-                                            for v in p.result.values)
-            for o in host.outcomes if o.status is Status.SUCCESS}
+    return {
+        o.bench.name: statistics.median(v.value_s for p in o.processes for v in p.result.values)
+        for o in host.outcomes
+        if o.status is Status.SUCCESS
+    }
 
 
 def hosts_table(outcomes: dict[str, HostOutcome]) -> Table:
@@ -201,8 +256,9 @@ def hosts_table(outcomes: dict[str, HostOutcome]) -> Table:
     table = Table(title="median per operation (x baseline)")
     table.add_column("benchmark", no_wrap=True)
     for h in hosts:
-        table.add_column(f"{h.host}\n{h.virt_class or '?'}", justify="right",
-                         overflow="fold")  # a narrow terminal wraps, never truncates
+        table.add_column(
+            f"{h.host}\n{h.virt_class or '?'}", justify="right", overflow="fold"
+        )  # a narrow terminal wraps, never truncates
     names = list(dict.fromkeys(o.bench.name for h in hosts for o in h.outcomes))
     for name in names:
         row = [name]
@@ -227,13 +283,12 @@ def report_outcomes(console: Console, path: Path, outcomes: dict[str, HostOutcom
             console.print(summary_table(host.host, host.outcomes))
         for o in host.outcomes:
             if o.status is not Status.SUCCESS and several:
-                console.print(f"{host.host} {o.bench.name}: {o.status.value}: {o.reason}",
-                              highlight=False)
+                console.print(
+                    f"{host.host} {o.bench.name}: {o.status.value}: {o.reason}", highlight=False
+                )
         if host.status == "failed":
             failed = True
             console.print(f"[red]{host.host}: failed: {host.reason}[/red]")
         failed = failed or any(o.status is Status.FAILED for o in host.outcomes)
     console.print(f"results in {path}/ (read them with: python -m pyperf stats {path}/<host>.json)")
     return EXIT_FAILED if failed else EXIT_OK
-
-

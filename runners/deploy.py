@@ -43,8 +43,9 @@ def remote_sha256(conn: Connection, path: str) -> str | None:
 
 def host_arch_and_home(conn: Connection) -> tuple[str, str]:
     """The host's CPU architecture and the user's home, in one round trip."""
-    out = conn.run(["sh", "-c", 'uname -m; printf "%s\\n" "$HOME"'],
-                   timeout_s=COMMAND_TIMEOUT_S).stdout.splitlines()
+    out = conn.run(
+        ["sh", "-c", 'uname -m; printf "%s\\n" "$HOME"'], timeout_s=COMMAND_TIMEOUT_S
+    ).stdout.splitlines()
     return (out[0].strip() if out else "", out[1].strip() if len(out) > 1 else "")
 
 
@@ -53,8 +54,10 @@ def deploy(conn: Connection, build: BuildInfo) -> Deployed:
     try:
         arch, home = host_arch_and_home(conn)
         if arch != build.arch:
-            raise DeployError(f"{conn.host}: host is {arch}, the harness is built for "
-                              f"{build.arch}: skipped (build on a {arch} controller)")
+            raise DeployError(
+                f"{conn.host}: host is {arch}, the harness is built for "
+                f"{build.arch}: skipped (build on a {arch} controller)"
+            )
         if isinstance(conn, LocalConnection):
             path, uploaded = str(build.path), False
         else:
@@ -73,6 +76,8 @@ def deploy(conn: Connection, build: BuildInfo) -> Deployed:
     except CommandError as exc:
         raise DeployError(f"{conn.host}: deploy failed: {exc}") from None
     if found != build.sha256:
-        raise DeployError(f"{conn.host}: {path} has sha256 {(found or 'nothing')[:16]}, "
-                          f"expected {build.sha256[:16]}: stopped")
+        raise DeployError(
+            f"{conn.host}: {path} has sha256 {(found or 'nothing')[:16]}, "
+            f"expected {build.sha256[:16]}: stopped"
+        )
     return Deployed(path=path, uploaded=uploaded, home=home)

@@ -181,9 +181,10 @@ def run_benchmark(
         raise  # the host is gone: the caller fails the host, not just this benchmark
     except (HarnessError, CommandError, OSError) as exc:
         return BenchOutcome(
-            bench, Status.FAILED, tuple(done), reason=str(exc),
+            bench,
+            Status.FAILED,
+            tuple(done),
+            reason=str(exc),
             duration_s=time.monotonic() - started,
         )
-    return BenchOutcome(
-        bench, Status.SUCCESS, tuple(done), duration_s=time.monotonic() - started
-    )
+    return BenchOutcome(bench, Status.SUCCESS, tuple(done), duration_s=time.monotonic() - started)

@@ -40,9 +40,14 @@ VIRT_CLASSES = (
     "container",
 )
 CONNECTIONS = {  # ansible_connection -> how ringbench connects
-    "local": "local", "ansible.builtin.local": "local",
-    "ssh": "ssh", "smart": "ssh", "paramiko": "ssh", "paramiko_ssh": "ssh",
-    "ansible.builtin.ssh": "ssh", "ansible.builtin.paramiko_ssh": "ssh",
+    "local": "local",
+    "ansible.builtin.local": "local",
+    "ssh": "ssh",
+    "smart": "ssh",
+    "paramiko": "ssh",
+    "paramiko_ssh": "ssh",
+    "ansible.builtin.ssh": "ssh",
+    "ansible.builtin.paramiko_ssh": "ssh",
 }
 _JUMP_HOP = re.compile(r"(?:[^@\s,]+@)?(?:\[[0-9A-Fa-f:.%\w]+\]|[A-Za-z0-9._-]+)(?::([0-9]{1,5}))?")
 
@@ -87,16 +92,14 @@ class Inventory:
         if not patterns:
             return list(self.hosts)
         chosen = [
-            h for h in self.hosts
+            h
+            for h in self.hosts
             if any(fnmatch.fnmatchcase(n, p) for p in patterns for n in (h.name, *h.groups))
         ]
         if not chosen:
             names = ", ".join(h.name for h in self.hosts)
-            raise UserError(
-                f"{self.path}: no host matches {', '.join(patterns)} (hosts: {names})"
-            )
+            raise UserError(f"{self.path}: no host matches {', '.join(patterns)} (hosts: {names})")
         return chosen
-
 
 
 def parse_proxy_jump(args: str) -> str | None:
@@ -117,12 +120,15 @@ def parse_proxy_jump(args: str) -> str | None:
         if word.startswith("-J"):
             spec = word[2:] or next(rest, "")
         elif word.startswith("-o"):
-            option = re.match(r"\s*([A-Za-z]+)\s*(?:=\s*|\s+|$)(.*)", word[2:] or next(rest, ""),
-                              re.DOTALL)
+            option = re.match(
+                r"\s*([A-Za-z]+)\s*(?:=\s*|\s+|$)(.*)", word[2:] or next(rest, ""), re.DOTALL
+            )
             key, value = (option[1].lower(), option[2].strip()) if option else ("", "")
             if key == "proxycommand" and value.lower() != "none":
-                raise ValueError("ProxyCommand is not supported: use -o ProxyJump=USER@BASTION "
-                                 "(or -J USER@BASTION)")
+                raise ValueError(
+                    "ProxyCommand is not supported: use -o ProxyJump=USER@BASTION "
+                    "(or -J USER@BASTION)"
+                )
             if key == "proxyjump":
                 spec = value or next(rest, "")
         if spec is None or found is not None:
@@ -131,8 +137,10 @@ def parse_proxy_jump(args: str) -> str | None:
             (hop := _JUMP_HOP.fullmatch(part)) and int(hop[1] or 22) <= 65535
             for part in spec.split(",")
         ):
-            raise ValueError(f"ProxyJump {quote(spec)} is not [USER@]HOST[:PORT][,...]: "
-                             "write the jump hosts that way")
+            raise ValueError(
+                f"ProxyJump {quote(spec)} is not [USER@]HOST[:PORT][,...]: "
+                "write the jump hosts that way"
+            )
         found = spec
     return found
 
@@ -162,9 +170,12 @@ def _build_host(walker: Walker, pending: PendingHost) -> Host:
 
     connection = text("ansible_connection") or ("local" if name == "localhost" else "ssh")
     if connection not in CONNECTIONS:
-        raise fail("ansible_connection", f"ansible_connection {quote(connection)} is not "
-                                         "local or ssh: ringbench runs commands over ssh or "
-                                         "on this machine")
+        raise fail(
+            "ansible_connection",
+            f"ansible_connection {quote(connection)} is not "
+            "local or ssh: ringbench runs commands over ssh or "
+            "on this machine",
+        )
     virt_class = text("virt_class")
     if virt_class is not None and virt_class not in VIRT_CLASSES:
         close = difflib.get_close_matches(virt_class, VIRT_CLASSES, n=1)
@@ -181,14 +192,17 @@ def _build_host(walker: Walker, pending: PendingHost) -> Host:
         try:
             key_path = walker.path.parent / Path(key_file).expanduser()
         except RuntimeError:  # ~user with no such user, or no home directory
-            raise fail("ansible_ssh_private_key_file",
-                       f"key file {quote(key_file)}: cannot expand '~': write the path in full"
-                       ) from None
+            raise fail(
+                "ansible_ssh_private_key_file",
+                f"key file {quote(key_file)}: cannot expand '~': write the path in full",
+            ) from None
         problem = _key_problem(key_path) if CONNECTIONS[connection] == "ssh" else None
         if problem:
-            raise fail("ansible_ssh_private_key_file",
-                       f"key file {key_path} {problem}: fix ansible_ssh_private_key_file "
-                       "(relative paths start at the inventory's directory) or create the key")
+            raise fail(
+                "ansible_ssh_private_key_file",
+                f"key file {key_path} {problem}: fix ansible_ssh_private_key_file "
+                "(relative paths start at the inventory's directory) or create the key",
+            )
         key_file = str(key_path)
     port = text("ansible_port")
     return Host(
@@ -221,16 +235,21 @@ def _resolve_machines(hosts: dict[str, Host]) -> dict[str, Host]:
     return resolved
 
 
-def _check_baselines(walker: Walker, pending: dict[str, PendingHost],
-                     hosts: dict[str, Host]) -> None:
+def _check_baselines(
+    walker: Walker, pending: dict[str, PendingHost], hosts: dict[str, Host]
+) -> None:
     def fail(host: Host, message: str) -> UserError:
-        return walker.fail(pending[host.name].vars["baseline"].line,
-                           f"host {quote(host.name)}: {message}")
+        return walker.fail(
+            pending[host.name].vars["baseline"].line, f"host {quote(host.name)}: {message}"
+        )
 
     for host in hosts.values():
         if host.baseline == host.name:
-            raise fail(host, "is its own baseline: name another host on the same machine, "
-                             "or set baseline only on the hosts measured against this one")
+            raise fail(
+                host,
+                "is its own baseline: name another host on the same machine, "
+                "or set baseline only on the hosts measured against this one",
+            )
         if host.baseline is not None and host.baseline not in hosts:
             close = difflib.get_close_matches(host.baseline, hosts, n=1)
             hint = f"did you mean '{close[0]}'?" if close else "name a host of this inventory"
@@ -240,16 +259,22 @@ def _check_baselines(walker: Walker, pending: dict[str, PendingHost],
         cursor = host.baseline
         while cursor is not None:
             if cursor in chain:
-                raise fail(host, f"baselines form a cycle: {' -> '.join([*chain, cursor])}: "
-                                 "a baseline host has no baseline of its own")
+                raise fail(
+                    host,
+                    f"baselines form a cycle: {' -> '.join([*chain, cursor])}: "
+                    "a baseline host has no baseline of its own",
+                )
             chain.append(cursor)
             cursor = hosts[cursor].baseline
     for host in hosts.values():
         base = hosts[host.baseline] if host.baseline else None
         if base is not None and base.machine != host.machine:
-            raise fail(host, f"runs on machine {quote(host.machine)} but its baseline "
-                             f"{quote(base.name)} on {quote(base.machine)}: overhead needs "
-                             "the same hardware (set 'machine' on both)")
+            raise fail(
+                host,
+                f"runs on machine {quote(host.machine)} but its baseline "
+                f"{quote(base.name)} on {quote(base.machine)}: overhead needs "
+                "the same hardware (set 'machine' on both)",
+            )
 
 
 def load_inventory(path: Path) -> Inventory:
@@ -260,8 +285,11 @@ def load_inventory(path: Path) -> Inventory:
     walker = Walker(path)
     pending = {p.name: p for p in walker.walk(root)}
     if not pending:
-        raise located(path, root.start_mark.line + 1, "the inventory has no hosts: list them "
-                                                      "under 'all:' 'hosts:'")
+        raise located(
+            path,
+            root.start_mark.line + 1,
+            "the inventory has no hosts: list them under 'all:' 'hosts:'",
+        )
     hosts = _resolve_machines({name: _build_host(walker, p) for name, p in pending.items()})
     _check_baselines(walker, pending, hosts)
     return Inventory(path, tuple(hosts.values()))

@@ -30,24 +30,53 @@ STD_TAGS = "tag:yaml.org,2002:"
 NULL_TAG, MERGE_TAG = STD_TAGS + "null", STD_TAGS + "merge"
 
 HOST_KEYS = (  # the variables ringbench reads
-    "ansible_host", "ansible_user", "ansible_port", "ansible_ssh_private_key_file",
-    "ansible_connection", "ansible_ssh_common_args", "ansible_ssh_extra_args",
-    "virt_class", "machine", "baseline", "hypervisor",
+    "ansible_host",
+    "ansible_user",
+    "ansible_port",
+    "ansible_ssh_private_key_file",
+    "ansible_connection",
+    "ansible_ssh_common_args",
+    "ansible_ssh_extra_args",
+    "virt_class",
+    "machine",
+    "baseline",
+    "hypervisor",
 )
 ALIASES = {
-    "ansible_ssh_host": "ansible_host", "ansible_ssh_user": "ansible_user",
-    "ansible_ssh_port": "ansible_port", "ansible_private_key_file": "ansible_ssh_private_key_file",
+    "ansible_ssh_host": "ansible_host",
+    "ansible_ssh_user": "ansible_user",
+    "ansible_ssh_port": "ansible_port",
+    "ansible_private_key_file": "ansible_ssh_private_key_file",
 }
 REFUSED = ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
-ANSIBLE_VARS = frozenset({  # Ansible's own, accepted and ignored (not typos of the keys above)
-    "ansible_become", "ansible_become_method", "ansible_become_user", "ansible_become_pass",
-    "ansible_become_password", "ansible_become_exe", "ansible_become_flags",
-    "ansible_python_interpreter", "ansible_shell_type", "ansible_shell_executable",
-    "ansible_ssh_executable", "ansible_ssh_pipelining", "ansible_pipelining",
-    "ansible_scp_extra_args", "ansible_sftp_extra_args", "ansible_ssh_transfer_method",
-    "ansible_ssh_retries", "ansible_ssh_timeout", "ansible_timeout", "ansible_host_key_checking",
-    "ansible_network_os", "ansible_user_dir", "ansible_remote_tmp", "ansible_sudo_pass",
-})
+ANSIBLE_VARS = frozenset(
+    {  # Ansible's own, accepted and ignored (not typos of the keys above)
+        "ansible_become",
+        "ansible_become_method",
+        "ansible_become_user",
+        "ansible_become_pass",
+        "ansible_become_password",
+        "ansible_become_exe",
+        "ansible_become_flags",
+        "ansible_python_interpreter",
+        "ansible_shell_type",
+        "ansible_shell_executable",
+        "ansible_ssh_executable",
+        "ansible_ssh_pipelining",
+        "ansible_pipelining",
+        "ansible_scp_extra_args",
+        "ansible_sftp_extra_args",
+        "ansible_ssh_transfer_method",
+        "ansible_ssh_retries",
+        "ansible_ssh_timeout",
+        "ansible_timeout",
+        "ansible_host_key_checking",
+        "ansible_network_os",
+        "ansible_user_dir",
+        "ansible_remote_tmp",
+        "ansible_sudo_pass",
+    }
+)
 GROUP_KEYS = ("hosts", "children", "vars")
 HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 SYNTAX_HINTS = (  # a fragment of PyYAML's problem -> what to do
@@ -55,8 +84,10 @@ SYNTAX_HINTS = (  # a fragment of PyYAML's problem -> what to do
     ("expected ',' or ']'", "close the '[' or separate the items with ','"),
     ("expected ',' or '}'", "close the '{' or separate the entries with ','"),
     ("but found '<stream end>'", "close the bracket or finish the entry"),
-    ("mapping values are not allowed", "indent the line under its key, or quote a value "
-                                       "containing ': '"),
+    (
+        "mapping values are not allowed",
+        "indent the line under its key, or quote a value containing ': '",
+    ),
     ("expected <block end>", "line this entry up with the entries before it"),
     ("could not find expected ':'", "write 'KEY: VALUE'"),
     ("undefined alias", "define the anchor '&NAME' before using '*NAME'"),
@@ -106,21 +137,36 @@ def read_yaml(path: Path) -> yaml.Node | None:
         with path.open("rb") as f:
             data = f.read(MAX_BYTES + 1)
     except OSError as exc:
-        raise located(path, 1, f"cannot read the inventory ({exc.strerror or exc}): check the "
-                               "path and its permissions") from None
+        raise located(
+            path,
+            1,
+            f"cannot read the inventory ({exc.strerror or exc}): check the "
+            "path and its permissions",
+        ) from None
     if len(data) > MAX_BYTES:
-        raise located(path, 1, f"is larger than {MAX_BYTES // 2**20} MiB: an inventory is a "
-                               "short YAML file, check the path")
+        raise located(
+            path,
+            1,
+            f"is larger than {MAX_BYTES // 2**20} MiB: an inventory is a "
+            "short YAML file, check the path",
+        )
     if b"\0" in data:
         line = data.count(b"\n", 0, data.index(b"\0")) + 1
-        raise located(path, line, "holds binary data (a NUL byte), not YAML text: give the "
-                                  "inventory file, saved as UTF-8")
+        raise located(
+            path,
+            line,
+            "holds binary data (a NUL byte), not YAML text: give the "
+            "inventory file, saved as UTF-8",
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise located(path, line, f"is not UTF-8 text (byte 0x{data[exc.start]:02x}): save "
-                                  "the inventory as UTF-8") from None
+        raise located(
+            path,
+            line,
+            f"is not UTF-8 text (byte 0x{data[exc.start]:02x}): save the inventory as UTF-8",
+        ) from None
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -131,18 +177,25 @@ def read_yaml(path: Path) -> yaml.Node | None:
             problem = f"{exc.context}, {problem}"
         elif exc.context and context and context.line + 1 != line:
             problem += f" ({exc.context} from line {context.line + 1})"
-        hint = next((h for frag, h in SYNTAX_HINTS if frag in f"{exc.context} {problem}"),
-                    "fix the YAML here")
+        hint = next(
+            (h for frag, h in SYNTAX_HINTS if frag in f"{exc.context} {problem}"),
+            "fix the YAML here",
+        )
         raise located(path, line, f"YAML syntax error: {problem}: {hint}") from None
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
-        raise located(path, line, f"YAML does not allow the character U+{exc.character:04X} "
-                                  "(a control character): remove it") from None
+        raise located(
+            path,
+            line,
+            f"YAML does not allow the character U+{exc.character:04X} "
+            "(a control character): remove it",
+        ) from None
     except yaml.YAMLError as exc:
         raise located(path, 1, f"YAML error: {exc}: fix the YAML") from None
     except RecursionError:
-        raise located(path, 1, "YAML nested too deeply to read: flatten the "
-                               "brackets or indentation") from None
+        raise located(
+            path, 1, "YAML nested too deeply to read: flatten the brackets or indentation"
+        ) from None
 
 
 class Walker:
@@ -158,20 +211,26 @@ class Walker:
     def fail(self, line: int, message: str) -> UserError:
         return located(self.path, line, message)
 
-    def mapping(self, node: yaml.Node, what: str,
-                merging: frozenset[int] = frozenset()) -> list[tuple[str, yaml.Node, int]]:
+    def mapping(
+        self, node: yaml.Node, what: str, merging: frozenset[int] = frozenset()
+    ) -> list[tuple[str, yaml.Node, int]]:
         """``(key, value node, line)`` of a mapping; ``<<`` merges resolved, empty for null."""
         if isinstance(node, yaml.ScalarNode) and node.tag == NULL_TAG:
             return []
         if not isinstance(node, yaml.MappingNode):
             kind = "a list" if isinstance(node, yaml.SequenceNode) else f"{quote(node.value)}"
-            raise self.fail(node.start_mark.line + 1, f"{what} must be a mapping of "
-                                                      f"'NAME: ...' lines, not {kind}")
+            raise self.fail(
+                node.start_mark.line + 1,
+                f"{what} must be a mapping of 'NAME: ...' lines, not {kind}",
+            )
         self.entries += len(node.value)
         if self.entries > MAX_ENTRIES:
-            raise self.fail(node.start_mark.line + 1, f"the inventory expands to over "
-                                                      f"{MAX_ENTRIES} entries (through YAML "
-                                                      "aliases?): write it out plainly")
+            raise self.fail(
+                node.start_mark.line + 1,
+                f"the inventory expands to over "
+                f"{MAX_ENTRIES} entries (through YAML "
+                "aliases?): write it out plainly",
+            )
         explicit: dict[str, tuple[str, yaml.Node, int]] = {}
         merged: dict[str, tuple[str, yaml.Node, int]] = {}
         for key_node, value_node in node.value:
@@ -188,14 +247,18 @@ class Walker:
             explicit[key] = (key, value_node, line)
         return [*(v for k, v in merged.items() if k not in explicit), *explicit.values()]
 
-    def merge(self, node: yaml.Node, what: str, merging: frozenset[int],
-              line: int) -> list[tuple[str, tuple[str, yaml.Node, int]]]:
+    def merge(
+        self, node: yaml.Node, what: str, merging: frozenset[int], line: int
+    ) -> list[tuple[str, tuple[str, yaml.Node, int]]]:
         sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
         out: list[tuple[str, tuple[str, yaml.Node, int]]] = []
         for source in sources:
             if not isinstance(source, yaml.MappingNode) or id(source) in merging:
-                raise self.fail(line, f"'<<' in {what} must merge other mappings (*ALIAS "
-                                      "or [*A, *B]): fix the merge key")
+                raise self.fail(
+                    line,
+                    f"'<<' in {what} must merge other mappings (*ALIAS "
+                    "or [*A, *B]): fix the merge key",
+                )
             out.extend((item[0], item) for item in self.mapping(source, what, merging))
         return out
 
@@ -203,22 +266,30 @@ class Walker:
         """The text of one of ringbench's variables, checked."""
         if not isinstance(node, yaml.ScalarNode):
             kind = "a list" if isinstance(node, yaml.SequenceNode) else "a mapping"
-            raise self.fail(line, f"{quote(key)} in {where} must be one value, not {kind}: "
-                                  f"write '{key}: VALUE'")
+            raise self.fail(
+                line, f"{quote(key)} in {where} must be one value, not {kind}: write '{key}: VALUE'"
+            )
         if node.tag == NULL_TAG or not (str(node.value).strip() or key.endswith("_args")):
-            raise self.fail(line, f"{quote(key)} in {where} is empty: give it a value or "
-                                  "remove it")
+            raise self.fail(line, f"{quote(key)} in {where} is empty: give it a value or remove it")
         if not node.tag.startswith(STD_TAGS):
-            raise self.fail(line, f"{quote(key)} in {where} has the tag {quote(node.tag)}: "
-                                  "ringbench reads plain values only (no vault or custom tags)")
+            raise self.fail(
+                line,
+                f"{quote(key)} in {where} has the tag {quote(node.tag)}: "
+                "ringbench reads plain values only (no vault or custom tags)",
+            )
         text = str(node.value).strip()
         if ALIASES.get(key, key) == "ansible_port":
             if not re.fullmatch(r"[0-9]{1,9}", text):
-                raise self.fail(line, f"{quote(key)} in {where} must be an integer port, got "
-                                      f"{quote(text)}: write e.g. '{key}: 22'")
+                raise self.fail(
+                    line,
+                    f"{quote(key)} in {where} must be an integer port, got "
+                    f"{quote(text)}: write e.g. '{key}: 22'",
+                )
             if not 1 <= int(text) <= 65535:
-                raise self.fail(line, f"{quote(key)} {text} in {where} is out of range: use a port "
-                                      "from 1 to 65535")
+                raise self.fail(
+                    line,
+                    f"{quote(key)} {text} in {where} is out of range: use a port from 1 to 65535",
+                )
         return text
 
     def variables(self, node: yaml.Node, where: str) -> dict[str, Setting]:
@@ -226,9 +297,12 @@ class Walker:
         for key, value_node, line in self.mapping(node, where):
             name = ALIASES.get(key, key)
             if key in REFUSED:
-                raise self.fail(line, f"{quote(key)} in {where}: ringbench never uses "
-                                      "passwords; remove it and use ansible_ssh_private_key_file "
-                                      "or ssh-agent")
+                raise self.fail(
+                    line,
+                    f"{quote(key)} in {where}: ringbench never uses "
+                    "passwords; remove it and use ansible_ssh_private_key_file "
+                    "or ssh-agent",
+                )
             if name in out:
                 raise self.fail(line, f"{quote(key)} in {where} repeats {quote(name)}: keep one")
             if name in HOST_KEYS:
@@ -237,8 +311,9 @@ class Walker:
                 known = [*HOST_KEYS, *ALIASES, *ANSIBLE_VARS]
                 close = difflib.get_close_matches(key, known, n=1, cutoff=0.8)
                 if close and close[0] not in ANSIBLE_VARS:
-                    raise self.fail(line, f"unknown key {quote(key)} in {where}: did you mean "
-                                          f"'{close[0]}'?")
+                    raise self.fail(
+                        line, f"unknown key {quote(key)} in {where}: did you mean '{close[0]}'?"
+                    )
         return out
 
     def group(self, name: str, node: yaml.Node, parent: str | None, line: int) -> None:
@@ -265,18 +340,23 @@ class Walker:
                     pending.vars.update(self.variables(host_node, f"host {quote(host)}"))
                     pending.groups.append(name)
             elif key == "children":
-                for child, child_node, child_line in self.mapping(value_node,
-                                                                  f"children of {what}"):
+                for child, child_node, child_line in self.mapping(
+                    value_node, f"children of {what}"
+                ):
                     self.group(child, child_node, name, child_line)
 
     def check_host_name(self, name: str, line: int) -> None:
         if HOST_NAME.fullmatch(name):
             return
         if re.search(r"\[.*:.*\]", name):
-            raise self.fail(line, f"host {quote(name)}: host ranges are not supported: "
-                                  "list each host")
-        raise self.fail(line, f"host name {quote(name)} cannot name result files: use letters, "
-                              "digits, '.', '_' and '-', starting with a letter or digit")
+            raise self.fail(
+                line, f"host {quote(name)}: host ranges are not supported: list each host"
+            )
+        raise self.fail(
+            line,
+            f"host name {quote(name)} cannot name result files: use letters, "
+            "digits, '.', '_' and '-', starting with a letter or digit",
+        )
 
     def walk(self, root: yaml.Node) -> list[PendingHost]:
         """Every host, its variables resolved through its groups, in file order."""
@@ -314,11 +394,16 @@ class Walker:
             cycle: list[str] = exc.args[1]
             line = max(self.groups[c].parents[p] for p, c in itertools.pairwise(cycle))
             if len(cycle) == 2:
-                raise self.fail(line, f"group {quote(cycle[0])} contains itself: remove it "
-                                      "from its own children") from None
-            raise self.fail(line, "groups contain each other: "
-                                  f"{' -> '.join(quote(g) for g in cycle)}: remove one of "
-                                  "these children entries") from None
+                raise self.fail(
+                    line,
+                    f"group {quote(cycle[0])} contains itself: remove it from its own children",
+                ) from None
+            raise self.fail(
+                line,
+                "groups contain each other: "
+                f"{' -> '.join(quote(g) for g in cycle)}: remove one of "
+                "these children entries",
+            ) from None
         depth: dict[str, int] = {}
         for group in order:
             depth[group] = max((depth[p] + 1 for p in self.groups[group].parents), default=0)

@@ -23,19 +23,47 @@ VULNERABILITIES = "/sys/devices/system/cpu/vulnerabilities"
 _CPUFREQ = "/sys/devices/system/cpu/cpu0/cpufreq"
 # Every path the collectors read, fetched in one round trip.
 FACT_PATHS = (
-    "/proc/sys/kernel/hostname", "/proc/sys/kernel/osrelease", "/proc/sys/kernel/arch",
-    "/proc/sys/kernel/version", "/proc/cmdline", "/proc/stat", "/proc/cpuinfo",
-    "/proc/meminfo", f"{_CPUFREQ}/scaling_governor", f"{_CPUFREQ}/scaling_driver",
-    "/sys/devices/system/cpu/cpufreq/boost", "/sys/devices/system/cpu/intel_pstate/no_turbo",
+    "/proc/sys/kernel/hostname",
+    "/proc/sys/kernel/osrelease",
+    "/proc/sys/kernel/arch",
+    "/proc/sys/kernel/version",
+    "/proc/cmdline",
+    "/proc/stat",
+    "/proc/cpuinfo",
+    "/proc/meminfo",
+    f"{_CPUFREQ}/scaling_governor",
+    f"{_CPUFREQ}/scaling_driver",
+    "/sys/devices/system/cpu/cpufreq/boost",
+    "/sys/devices/system/cpu/intel_pstate/no_turbo",
     "/sys/devices/system/clocksource/clocksource0/current_clocksource",
-    "/sys/kernel/mm/transparent_hugepage/enabled", "/proc/sys/kernel/randomize_va_space",
+    "/sys/kernel/mm/transparent_hugepage/enabled",
+    "/proc/sys/kernel/randomize_va_space",
     VULNERABILITIES,
     # the ones Linux 6.x knows, so that their states come in the same round trip
-    *(f"{VULNERABILITIES}/{name}" for name in (
-        "gather_data_sampling", "ghostwrite", "indirect_target_selection", "itlb_multihit",
-        "l1tf", "mds", "meltdown", "mmio_stale_data", "old_microcode",
-        "reg_file_data_sampling", "retbleed", "spec_rstack_overflow", "spec_store_bypass",
-        "spectre_v1", "spectre_v2", "srbds", "tsa", "tsx_async_abort", "vmscape")),
+    *(
+        f"{VULNERABILITIES}/{name}"
+        for name in (
+            "gather_data_sampling",
+            "ghostwrite",
+            "indirect_target_selection",
+            "itlb_multihit",
+            "l1tf",
+            "mds",
+            "meltdown",
+            "mmio_stale_data",
+            "old_microcode",
+            "reg_file_data_sampling",
+            "retbleed",
+            "spec_rstack_overflow",
+            "spec_store_bypass",
+            "spectre_v1",
+            "spectre_v2",
+            "srbds",
+            "tsa",
+            "tsx_async_abort",
+            "vmscape",
+        )
+    ),
 )
 
 
@@ -81,8 +109,11 @@ class HostReader:
             return
         boundary = f"ringbench-{secrets.token_hex(8)}"
         try:
-            result = self.conn.run(["sh", "-c", _READ_SCRIPT, "sh", boundary, *todo],
-                                   timeout_s=READ_TIMEOUT_S, check=False)
+            result = self.conn.run(
+                ["sh", "-c", _READ_SCRIPT, "sh", boundary, *todo],
+                timeout_s=READ_TIMEOUT_S,
+                check=False,
+            )
             found = parse_batch(result.stdout, boundary)
         except CommandError:
             found = {}
@@ -130,8 +161,9 @@ def _put(metadata: Metadata, key: str, value: str | int | float | None) -> None:
 
 def collect_system(reader: HostReader, metadata: Metadata) -> None:
     """Host name, kernel, architecture, boot time, kernel command line."""
-    names: list[str | None] = [_first_line(reader.read(f"/proc/sys/kernel/{n}"))
-                               for n in ("hostname", "osrelease", "arch")]
+    names: list[str | None] = [
+        _first_line(reader.read(f"/proc/sys/kernel/{n}")) for n in ("hostname", "osrelease", "arch")
+    ]
     if names[2] is None:  # /proc/sys/kernel/arch is recent: ask uname(1)
         names = list((reader.command(["uname", "-n", "-r", "-m"]) or "").split()) or names
     if len(names) == 3 and all(names):
@@ -242,4 +274,3 @@ def collect_host_metadata(conn: Connection, reader: HostReader | None = None) ->
     for collect in COLLECTORS:
         collect(reader, metadata)
     return metadata
-

@@ -80,9 +80,15 @@ class HostOutcome:
         for entry in self.kept.values():
             counts[entry["status"]] = counts.get(entry["status"], 0) + 1
         return {
-            "status": self.status, "reason": self.reason, "started": self.started,
-            "finished": self.finished, "suite": self.suite, "counts": counts,
-            "warnings": self.warnings, "deploy": self.deploy, "timings": self.timings,
+            "status": self.status,
+            "reason": self.reason,
+            "started": self.started,
+            "finished": self.finished,
+            "suite": self.suite,
+            "counts": counts,
+            "warnings": self.warnings,
+            "deploy": self.deploy,
+            "timings": self.timings,
             "benchmarks": benchmarks,
         }
 
@@ -91,8 +97,10 @@ class RunInterrupted(Exception):
     """The user interrupted the run; what was measured is in ``run_dir``."""
 
     def __init__(self, run_dir: RunDir) -> None:
-        super().__init__(f"interrupted; the results measured so far are in {run_dir.path} "
-                         f"(continue with --resume {run_dir.run_id})")
+        super().__init__(
+            f"interrupted; the results measured so far are in {run_dir.path} "
+            f"(continue with --resume {run_dir.run_id})"
+        )
         self.run_dir = run_dir
 
 
@@ -126,8 +134,9 @@ def probe_host(conn: Connection, host: Host, harness: str | None) -> ProbedHost:
     found = classify(evidence)
     warning = compare_declared(found, host.virt_class)
     document = probe_document(dict(facts), evidence, found)
-    document.update({"virt_class_declared": host.virt_class, "hypervisor": host.hypervisor,
-                     "warning": warning})
+    document.update(
+        {"virt_class_declared": host.virt_class, "hypervisor": host.hypervisor, "warning": warning}
+    )
     return ProbedHost(facts, found, warning, document)
 
 
@@ -165,9 +174,17 @@ def host_metadata(host: Host, probed: ProbedHost, build: BuildInfo, config: RunC
 class Run:
     """Carry out a :class:`RunPlan` into a run directory."""
 
-    def __init__(self, plan: RunPlan, run_dir: RunDir, build: BuildInfo, reporter: Reporter,
-                 manifest_extra: dict[str, Any], *, previous: dict[str, Any] | None = None,
-                 kept_suites: dict[str, list[pyperf.Benchmark]] | None = None) -> None:
+    def __init__(
+        self,
+        plan: RunPlan,
+        run_dir: RunDir,
+        build: BuildInfo,
+        reporter: Reporter,
+        manifest_extra: dict[str, Any],
+        *,
+        previous: dict[str, Any] | None = None,
+        kept_suites: dict[str, list[pyperf.Benchmark]] | None = None,
+    ) -> None:
         self.plan = plan
         self.run_dir = run_dir
         self.build = build
@@ -178,8 +195,11 @@ class Run:
         self.created = str(previous.get("created") or utc_now())
         self.hosts = {h.name: HostOutcome(h.name) for h in plan.hosts}
         # On --resume, hosts with nothing left to measure keep their entries as they were.
-        self.finished_hosts = {name: entry for name, entry in previous.get("hosts", {}).items()
-                               if name not in self.hosts}
+        self.finished_hosts = {
+            name: entry
+            for name, entry in previous.get("hosts", {}).items()
+            if name not in self.hosts
+        }
         for name, state in self.hosts.items():
             old = previous.get("hosts", {}).get(name, {}).get("benchmarks", {})
             state.kept = {k: v for k, v in old.items() if k in plan.done.get(name, ())}
@@ -189,16 +209,24 @@ class Run:
 
     def manifest(self, status: str) -> None:
         with self.lock:
-            self.run_dir.write_manifest({
-                "run_id": self.run_dir.run_id, "status": status, "created": self.created,
-                "updated": utc_now(), "elapsed_s": round(time.monotonic() - self.started, 3),
-                "config": dataclasses.asdict(self.plan.config), "params": self.plan.params,
-                "benchmarks": [b.name for b in self.plan.benchmarks],
-                "build": self.build.to_json(),
-                "hosts": {**self.finished_hosts,
-                          **{name: h.to_json() for name, h in self.hosts.items()}},
-                **self.extra,
-            })
+            self.run_dir.write_manifest(
+                {
+                    "run_id": self.run_dir.run_id,
+                    "status": status,
+                    "created": self.created,
+                    "updated": utc_now(),
+                    "elapsed_s": round(time.monotonic() - self.started, 3),
+                    "config": dataclasses.asdict(self.plan.config),
+                    "params": self.plan.params,
+                    "benchmarks": [b.name for b in self.plan.benchmarks],
+                    "build": self.build.to_json(),
+                    "hosts": {
+                        **self.finished_hosts,
+                        **{name: h.to_json() for name, h in self.hosts.items()},
+                    },
+                    **self.extra,
+                }
+            )
 
     def execute(self) -> dict[str, HostOutcome]:
         self.manifest("running")
@@ -217,7 +245,8 @@ class Run:
             self.manifest("interrupted")
             raise RunInterrupted(self.run_dir) from None
         failed = any(h.status == "failed" for h in self.hosts.values()) or any(
-            entry.get("status") == "failed" for entry in self.finished_hosts.values())
+            entry.get("status") == "failed" for entry in self.finished_hosts.values()
+        )
         self.manifest("failed" if failed else "complete")
         return self.hosts
 
@@ -262,8 +291,9 @@ class Run:
             conn.close()
             state.timings["total_s"] = round(time.monotonic() - clock, 3)
 
-    def measure_host(self, host: Host, conn: Connection, state: HostOutcome,
-                     benchmarks: list[Any]) -> None:
+    def measure_host(
+        self, host: Host, conn: Connection, state: HostOutcome, benchmarks: list[Any]
+    ) -> None:
         config = self.plan.config
         clock = time.monotonic()
         binary = deploy(conn, self.build)  # connects, on first use
@@ -289,14 +319,22 @@ class Run:
             def tick(index: int, bench_name: str = bench.name) -> None:
                 self.reporter.process_done(host.name, bench_name, index)
 
-            outcome = run_benchmark(conn, binary.path, bench, config,
-                                    params=self.plan.params.get(bench.name), on_process=tick)
+            outcome = run_benchmark(
+                conn,
+                binary.path,
+                bench,
+                config,
+                params=self.plan.params.get(bench.name),
+                on_process=tick,
+            )
             state.outcomes.append(outcome)
             skews = [p.clock_skew_s for p in outcome.processes if not p.clock_ok]
             if skews and not any(w.startswith("clock") for w in state.warnings):
-                warning = (f"clock: the host's clock lay {max(skews):.2f} s outside the "
-                           f"controller's window around a process ({bench.name}); "
-                           "see clock_skew_s in the results")
+                warning = (
+                    f"clock: the host's clock lay {max(skews):.2f} s outside the "
+                    f"controller's window around a process ({bench.name}); "
+                    "see clock_skew_s in the results"
+                )
                 state.warnings.append(warning)
                 self.reporter.warn(host.name, warning)
             state.timings["measure_s"] = round(state.timings["measure_s"] + outcome.duration_s, 3)

@@ -46,8 +46,13 @@ def connect(host: Host, options: ConnectOptions) -> Connection:
     if host.is_local:
         return LocalConnection(host.name)
     target = resolve_target(
-        host.name, host.address, user=host.user, port=host.port if host.port != 22 else None,
-        key_file=host.key_file, proxy_jump=host.proxy_jump, known_hosts=options.known_hosts,
+        host.name,
+        host.address,
+        user=host.user,
+        port=host.port if host.port != 22 else None,
+        key_file=host.key_file,
+        proxy_jump=host.proxy_jump,
+        known_hosts=options.known_hosts,
         accept_new=options.accept_new_host_keys,
     )
     return SSHConnection(target)

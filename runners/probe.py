@@ -127,8 +127,10 @@ def _harness_cpuid(
 
 # Both questions to systemd-detect-virt in one round trip (a fixed script, no input).
 # It exits 1 when it prints "none"; 127 from the shell means it is not installed.
-_DETECT_VIRT = ('for f in --vm --container; do out=$(systemd-detect-virt "$f" 2>/dev/null); '
-                'printf "%s %s\\n" "$?" "$out"; done')
+_DETECT_VIRT = (
+    'for f in --vm --container; do out=$(systemd-detect-virt "$f" 2>/dev/null); '
+    'printf "%s %s\\n" "$?" "$out"; done'
+)
 
 
 def parse_detect_virt(output: str) -> tuple[str | None, str | None]:
@@ -136,8 +138,7 @@ def parse_detect_virt(output: str) -> tuple[str | None, str | None]:
     answers: list[str | None] = []
     for line in output.splitlines()[:2]:
         code, _, text = line.partition(" ")
-        answers.append(None if code == str(COMMAND_NOT_FOUND) or not text.strip()
-                       else text.strip())
+        answers.append(None if code == str(COMMAND_NOT_FOUND) or not text.strip() else text.strip())
     answers += [None] * (2 - len(answers))
     return answers[0], answers[1]
 
@@ -168,15 +169,26 @@ def _steal(stat: str | None) -> int | None:
 
 
 EVIDENCE_PATHS = (
-    "/proc/cpuinfo", "/sys/hypervisor/type", "/sys/hypervisor/guest_type",
-    "/sys/class/dmi/id/sys_vendor", "/sys/class/dmi/id/product_name",
-    "/sys/class/dmi/id/bios_vendor", "/.dockerenv", "/run/.containerenv", "/proc/1/cgroup",
-    "/proc/1/comm", "/proc/1/sched", "/proc/2/comm", "/proc/self/mountinfo", "/proc/stat",
+    "/proc/cpuinfo",
+    "/sys/hypervisor/type",
+    "/sys/hypervisor/guest_type",
+    "/sys/class/dmi/id/sys_vendor",
+    "/sys/class/dmi/id/product_name",
+    "/sys/class/dmi/id/bios_vendor",
+    "/.dockerenv",
+    "/run/.containerenv",
+    "/proc/1/cgroup",
+    "/proc/1/comm",
+    "/proc/1/sched",
+    "/proc/2/comm",
+    "/proc/self/mountinfo",
+    "/proc/stat",
 )
 
 
-def collect_evidence(conn: Connection, harness: str | None,
-                     reader: HostReader | None = None) -> Evidence:
+def collect_evidence(
+    conn: Connection, harness: str | None, reader: HostReader | None = None
+) -> Evidence:
     """Read the probe's evidence from the host behind ``conn``.
 
     ``harness`` is the path of ``ringbench-bench`` on that host, or None

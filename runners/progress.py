@@ -40,15 +40,17 @@ class ProgressReporter:
         self.progress.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.progress.stop()
 
     def host_started(self, host: str, benchmarks: int, processes: int) -> None:
         with self.lock:
             self.per_bench[host] = processes
             self.tasks[host] = self.progress.add_task(
-                "connecting", total=max(1, benchmarks * processes), host=host)
+                "connecting", total=max(1, benchmarks * processes), host=host
+            )
 
     def process_done(self, host: str, bench: str, index: int) -> None:
         self.progress.update(self.tasks[host], advance=1, description=bench)

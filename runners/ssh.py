@@ -136,8 +136,9 @@ class _AcceptNewPolicy(paramiko.MissingHostKeyPolicy):
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str,
-                         key: paramiko.PKey) -> None:
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
         with self.lock:
             client.get_host_keys().add(hostname, key.get_name(), key)
             existing = self.path.read_text() if self.path.exists() else ""
@@ -181,13 +182,17 @@ class SSHConnection:
         hops = parse_jump(self.target.proxy_jump)
         destinations = [*hops[1:], (None, self.target.hostname, self.target.port)]
         for (user, host, port), (_, next_host, next_port) in zip(hops, destinations, strict=True):
-            hop = resolve_target(f"{self.host} (jump {host})", host, user=user, port=port,
-                                 known_hosts=self.target.known_hosts,
-                                 accept_new=self.target.accept_new)
+            hop = resolve_target(
+                f"{self.host} (jump {host})",
+                host,
+                user=user,
+                port=port,
+                known_hosts=self.target.known_hosts,
+                accept_new=self.target.accept_new,
+            )
             # A jump host with no identity of its own in ~/.ssh/config is tried
             # with the target's keys, the common set-up of a lab behind a bastion.
-            hop = replace(hop, proxy_jump=None,
-                          key_files=hop.key_files or self.target.key_files)
+            hop = replace(hop, proxy_jump=None, key_files=hop.key_files or self.target.key_files)
             client = self._connect(hop, sock)
             self._jumps.append(client)
             transport = client.get_transport()
@@ -195,17 +200,21 @@ class SSHConnection:
             target = _ssh_config().lookup(next_host).get("hostname", next_host)
             try:
                 sock = transport.open_channel(
-                    "direct-tcpip", (str(target), int(next_port or 22)), ("127.0.0.1", 0),
+                    "direct-tcpip",
+                    (str(target), int(next_port or 22)),
+                    ("127.0.0.1", 0),
                     timeout=self.target.connect_timeout_s,
                 )
             except (paramiko.SSHException, OSError) as exc:
-                raise TransportError(self.host, f"jump host {host} cannot reach "
-                                                f"{target}:{next_port or 22}: {exc}") from exc
+                raise TransportError(
+                    self.host, f"jump host {host} cannot reach {target}:{next_port or 22}: {exc}"
+                ) from exc
         assert sock is not None
         return sock
 
-    def _connect(self, target: SSHTarget,
-                 sock: paramiko.Channel | socket.socket | None) -> paramiko.SSHClient:
+    def _connect(
+        self, target: SSHTarget, sock: paramiko.Channel | socket.socket | None
+    ) -> paramiko.SSHClient:
         client = paramiko.SSHClient()
         client.load_system_host_keys()
         if target.known_hosts is not None and target.known_hosts.exists():
@@ -219,36 +228,51 @@ class SSHConnection:
             if sock is None:
                 # sshd sets TCP_NODELAY only for sessions with a terminal; without
                 # it here each new session waits out a delayed ACK (about 40 ms).
-                raw = socket.create_connection((target.hostname, target.port),
-                                               timeout=target.connect_timeout_s)
+                raw = socket.create_connection(
+                    (target.hostname, target.port), timeout=target.connect_timeout_s
+                )
                 raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 sock = raw
             client.connect(
-                target.hostname, port=target.port, username=target.user,
+                target.hostname,
+                port=target.port,
+                username=target.user,
                 # paramiko takes a list here; its stubs say one path only
                 key_filename=list(target.key_files) or None,  # type: ignore[arg-type]
                 allow_agent=True,
-                look_for_keys=not target.key_files, timeout=target.connect_timeout_s,
-                banner_timeout=target.connect_timeout_s, auth_timeout=target.connect_timeout_s,
+                look_for_keys=not target.key_files,
+                timeout=target.connect_timeout_s,
+                banner_timeout=target.connect_timeout_s,
+                auth_timeout=target.connect_timeout_s,
                 sock=sock,
             )
         except paramiko.BadHostKeyException as exc:
-            raise HostKeyChanged(target.name, f"the host key of {where} has CHANGED "
-                                 f"({exc.key.get_name()}): refused; if the host was rebuilt, "
-                                 "remove its old key from known_hosts") from None
+            raise HostKeyChanged(
+                target.name,
+                f"the host key of {where} has CHANGED "
+                f"({exc.key.get_name()}): refused; if the host was rebuilt, "
+                "remove its old key from known_hosts",
+            ) from None
         except paramiko.AuthenticationException:
-            raise AuthFailure(target.name, f"authentication refused by {where}: check the "
-                              "user and ansible_ssh_private_key_file or the agent") from None
+            raise AuthFailure(
+                target.name,
+                f"authentication refused by {where}: check the "
+                "user and ansible_ssh_private_key_file or the agent",
+            ) from None
         except paramiko.SSHException as exc:
             if "not found in known_hosts" in str(exc):
-                raise HostKeyUnknown(target.name, f"unknown host key for {where}: refused; "
-                                     "add it to known_hosts or run with "
-                                     "--accept-new-host-keys") from None
+                raise HostKeyUnknown(
+                    target.name,
+                    f"unknown host key for {where}: refused; "
+                    "add it to known_hosts or run with "
+                    "--accept-new-host-keys",
+                ) from None
             raise TransportError(target.name, f"SSH to {where} failed: {exc}") from None
         except (OSError, EOFError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise TransportError(target.name, f"cannot reach {where}: "
-                                 f"{reason or type(exc).__name__}") from None
+            raise TransportError(
+                target.name, f"cannot reach {where}: {reason or type(exc).__name__}"
+            ) from None
         transport = client.get_transport()
         if transport is not None:
             transport.set_keepalive(KEEPALIVE_S)
@@ -285,13 +309,16 @@ class SSHConnection:
                     # only the end of the stream says everything has arrived.
                     break
                 elif not transport.is_active():
-                    raise TransportError(self.host, "connection lost during "
-                                                    f"'{argv[0]}'")
+                    raise TransportError(self.host, f"connection lost during '{argv[0]}'")
                 elif time.monotonic() > deadline:
                     chan.close()
-                    result = Result(tuple(argv), out.decode(errors="replace"),
-                                    err.decode(errors="replace"), -1,
-                                    time.monotonic() - started)
+                    result = Result(
+                        tuple(argv),
+                        out.decode(errors="replace"),
+                        err.decode(errors="replace"),
+                        -1,
+                        time.monotonic() - started,
+                    )
                     raise CommandTimedOut(self.host, result, timeout_s)
                 else:
                     select.select([chan], [], [], 0.05)
@@ -302,10 +329,16 @@ class SSHConnection:
             code = chan.recv_exit_status()
             chan.close()
         except (OSError, paramiko.SSHException, EOFError) as exc:
-            raise TransportError(self.host, f"connection lost during '{argv[0]}': "
-                                            f"{exc or type(exc).__name__}") from None
-        result = Result(tuple(argv), out.decode(errors="replace"), err.decode(errors="replace"),
-                        code, time.monotonic() - started)
+            raise TransportError(
+                self.host, f"connection lost during '{argv[0]}': {exc or type(exc).__name__}"
+            ) from None
+        result = Result(
+            tuple(argv),
+            out.decode(errors="replace"),
+            err.decode(errors="replace"),
+            code,
+            time.monotonic() - started,
+        )
         if code in (TIMEOUT_EXIT, 128 + 9) and result.duration_s >= timeout_s * 0.9:
             raise CommandTimedOut(self.host, result, timeout_s)
         if check and not result.ok:
@@ -322,8 +355,9 @@ class SSHConnection:
                 sftp.chmod(tmp, mode)
                 sftp.posix_rename(tmp, remote)
         except (OSError, paramiko.SSHException, EOFError) as exc:
-            raise TransportError(self.host, f"upload of {local.name} to {remote} failed: "
-                                            f"{exc or type(exc).__name__}") from None
+            raise TransportError(
+                self.host, f"upload of {local.name} to {remote} failed: {exc or type(exc).__name__}"
+            ) from None
 
     def get(self, remote: str, local: Path) -> None:
         client = self.open()

@@ -10,23 +10,32 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def loopback_sshd_config(port: int, host_key: Path, pid_file: Path, authorized_keys: Path,
-                         *, log_level: str = "ERROR", tcp_forwarding: bool = False) -> str:
-    return "\n".join([
-        f"Port {port}",
-        "ListenAddress 127.0.0.1",
-        f"HostKey {host_key}",
-        f"PidFile {pid_file}",
-        f"AuthorizedKeysFile {authorized_keys}",
-        "UsePAM no",
-        "StrictModes no",
-        "PasswordAuthentication no",
-        "KbdInteractiveAuthentication no",
-        "PubkeyAuthentication yes",
-        "PermitRootLogin prohibit-password",
-        "UseDNS no",
-        f"AllowTcpForwarding {'yes' if tcp_forwarding else 'no'}",
-        "Subsystem sftp internal-sftp",
-        f"LogLevel {log_level}",
-        "",
-    ])
+def loopback_sshd_config(
+    port: int,
+    host_key: Path,
+    pid_file: Path,
+    authorized_keys: Path,
+    *,
+    log_level: str = "ERROR",
+    tcp_forwarding: bool = False,
+) -> str:
+    return "\n".join(
+        [
+            f"Port {port}",
+            "ListenAddress 127.0.0.1",
+            f"HostKey {host_key}",
+            f"PidFile {pid_file}",
+            f"AuthorizedKeysFile {authorized_keys}",
+            "UsePAM no",
+            "StrictModes no",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "PubkeyAuthentication yes",
+            "PermitRootLogin prohibit-password",
+            "UseDNS no",
+            f"AllowTcpForwarding {'yes' if tcp_forwarding else 'no'}",
+            "Subsystem sftp internal-sftp",
+            f"LogLevel {log_level}",
+            "",
+        ]
+    )

@@ -116,8 +116,13 @@ class RunDir:
     def suite_path(self, host: str) -> Path:
         return self.path / f"{host}.json"
 
-    def write_suite(self, host: str, outcomes: list[BenchOutcome], common: Metadata,
-                    kept: list[pyperf.Benchmark] | None = None) -> Path | None:
+    def write_suite(
+        self,
+        host: str,
+        outcomes: list[BenchOutcome],
+        common: Metadata,
+        kept: list[pyperf.Benchmark] | None = None,
+    ) -> Path | None:
         """(Re)write the host's pyperf suite: ``kept`` benchmarks of an earlier attempt,
         then every benchmark measured so far."""
         benchmarks = list(kept or [])
@@ -156,8 +161,9 @@ class RunDir:
 
     def write_manifest(self, manifest: dict[str, Any]) -> Path:
         path = self.path / "manifest.json"
-        atomic_write_json(path, {"format_version": RESULT_FORMAT, "tool_version": __version__,
-                                 **manifest})
+        atomic_write_json(
+            path, {"format_version": RESULT_FORMAT, "tool_version": __version__, **manifest}
+        )
         return path
 
 

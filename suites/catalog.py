@@ -75,9 +75,7 @@ class Catalog:
     def names(self) -> list[str]:
         return [b.name for b in self.benchmarks]
 
-    def select(
-        self, names: Sequence[str] = (), families: Sequence[str] = ()
-    ) -> list[Benchmark]:
+    def select(self, names: Sequence[str] = (), families: Sequence[str] = ()) -> list[Benchmark]:
         """The benchmarks named, plus those of the families named; all when neither.
 
         Raises :class:`UserError` for an unknown name or family.

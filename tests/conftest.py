@@ -59,14 +59,16 @@ def ssh_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def sshd_factory(tmp_path: Path, client_key: ClientKey,
-                 ssh_env: Path) -> Iterator[Callable[..., Sshd]]:
+def sshd_factory(
+    tmp_path: Path, client_key: ClientKey, ssh_env: Path
+) -> Iterator[Callable[..., Sshd]]:
     """Start real sshd servers; each one's host key is added to the test's known_hosts."""
     servers: list[Sshd] = []
 
     def start(name: str = "", *, trust: bool = True, log_level: str = "ERROR") -> Sshd:
-        server = Sshd(tmp_path / f"sshd-{name or len(servers)}", client_key,
-                      log_level=log_level).start()
+        server = Sshd(
+            tmp_path / f"sshd-{name or len(servers)}", client_key, log_level=log_level
+        ).start()
         servers.append(server)
         if trust:
             with (ssh_env / "known_hosts").open("a") as fp:

@@ -30,8 +30,12 @@ def free_port() -> int:
 
 
 def keygen(path: Path) -> Path:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ringbench-test",
-                    "-f", str(path)], check=True, timeout=30, stdin=subprocess.DEVNULL)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ringbench-test", "-f", str(path)],
+        check=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
     return path
 
 
@@ -67,8 +71,9 @@ def descendants(pid: int) -> list[int]:
 class Sshd:
     """One sshd; ``start()``, ``stop()``, ``kill()`` (with every session), ``restart()``."""
 
-    def __init__(self, root: Path, client: ClientKey, *, port: int | None = None,
-                 log_level: str = "ERROR") -> None:
+    def __init__(
+        self, root: Path, client: ClientKey, *, port: int | None = None, log_level: str = "ERROR"
+    ) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
         self.client = client
@@ -77,9 +82,16 @@ class Sshd:
         (root / "authorized_keys").write_text(client.public + "\n")
         self.log = root / "sshd.log"
         self.config = root / "sshd_config"
-        self.config.write_text(loopback_sshd_config(
-            self.port, self.host_key, root / "sshd.pid", root / "authorized_keys",
-            log_level=log_level, tcp_forwarding=True))
+        self.config.write_text(
+            loopback_sshd_config(
+                self.port,
+                self.host_key,
+                root / "sshd.pid",
+                root / "authorized_keys",
+                log_level=log_level,
+                tcp_forwarding=True,
+            )
+        )
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -94,15 +106,21 @@ class Sshd:
         if os.geteuid() == 0:
             Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(self.config)],
-                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                [str(SSHD), "-D", "-e", "-f", str(self.config)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"sshd exited: {self.log.read_text()[-500:]}")
-            with contextlib.suppress(OSError), socket.create_connection(
-                    ("127.0.0.1", self.port), timeout=1) as s:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=1) as s,
+            ):
                 if s.recv(4).startswith(b"SSH-"):
                     return self
             time.sleep(0.05)

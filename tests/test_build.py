@@ -12,8 +12,9 @@ from suites.build import BuildInfo, build, file_sha256
 
 
 def test_binary_is_static(harness: BuildInfo) -> None:
-    out = subprocess.run(["file", "-b", str(harness.path)], capture_output=True, text=True,
-                         check=False)
+    out = subprocess.run(
+        ["file", "-b", str(harness.path)], capture_output=True, text=True, check=False
+    )
     if out.returncode != 0:
         pytest.skip("the 'file' command is not installed")
     assert "statically linked" in out.stdout or "static-pie" in out.stdout

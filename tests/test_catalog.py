@@ -10,8 +10,14 @@ from runners.errors import ProtocolError, UserError
 from suites.catalog import Catalog, parse_catalog
 
 REQUIRED = {
-    "syscall": {"syscall-null", "syscall-read", "syscall-clock-vdso", "syscall-clock-kernel",
-                "syscall-open-close", "syscall-stat"},
+    "syscall": {
+        "syscall-null",
+        "syscall-read",
+        "syscall-clock-vdso",
+        "syscall-clock-kernel",
+        "syscall-open-close",
+        "syscall-stat",
+    },
     "trap": {"trap-cpuid", "trap-rdtsc", "trap-rdtscp", "trap-signal", "trap-ud2"},
     "fault": {"fault-anon", "fault-file", "fault-cow", "fault-mprotect"},
     "sched": {"sched-pipe-1cpu", "sched-pipe-2cpu", "sched-futex", "sched-yield"},
@@ -20,8 +26,17 @@ REQUIRED = {
     "net": {"net-tcp-rr", "net-udp-rr"},
     "memory": {"mem-chase-4k", "mem-chase-huge", "mem-copy"},
 }
-MECHANISMS = {"ring-transition", "vm-exit", "exception", "mmu", "scheduling",
-              "process-creation", "device-emulation", "network-stack", "memory-access"}
+MECHANISMS = {
+    "ring-transition",
+    "vm-exit",
+    "exception",
+    "mmu",
+    "scheduling",
+    "process-creation",
+    "device-emulation",
+    "network-stack",
+    "memory-access",
+}
 
 
 def test_catalog_holds_every_required_benchmark(catalog: Catalog) -> None:
@@ -73,8 +88,16 @@ def test_bad_catalogs_are_protocol_errors(text: str, message: str) -> None:
 
 
 def test_catalog_rejects_a_unit_that_is_not_seconds(catalog: Catalog) -> None:
-    entry = {"name": "x", "family": "f", "mechanism": "m", "unit": "ops/s",
-             "description": "d", "params": [], "supported": True, "reason": ""}
+    entry = {
+        "name": "x",
+        "family": "f",
+        "mechanism": "m",
+        "unit": "ops/s",
+        "description": "d",
+        "params": [],
+        "supported": True,
+        "reason": "",
+    }
     text = json.dumps({"format": 1, "version": "1", "arch": "x86_64", "benchmarks": [entry]})
     with pytest.raises(ProtocolError, match="not seconds per operation"):
         parse_catalog(text)

@@ -16,8 +16,9 @@ from suites.catalog import Catalog
 
 
 def run(harness: BuildInfo, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(harness.path), *args], capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        [str(harness.path), *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def test_list_is_one_json_document(harness: BuildInfo) -> None:
@@ -28,12 +29,24 @@ def test_list_is_one_json_document(harness: BuildInfo) -> None:
     assert out.stderr == ""
 
 
-def test_every_benchmark_speaks_the_protocol(harness: BuildInfo, catalog: Catalog,
-                                            workdir: Path) -> None:
+def test_every_benchmark_speaks_the_protocol(
+    harness: BuildInfo, catalog: Catalog, workdir: Path
+) -> None:
     """Each benchmark prints only JSON lines and ends well, or says why it cannot run."""
     for bench in catalog.benchmarks:
-        out = run(harness, "run", bench.name, "--min-time", "0.002", "--values", "2",
-                  "--warmups", "1", "--dir", str(workdir))
+        out = run(
+            harness,
+            "run",
+            bench.name,
+            "--min-time",
+            "0.002",
+            "--values",
+            "2",
+            "--warmups",
+            "1",
+            "--dir",
+            str(workdir),
+        )
         assert out.returncode in (0, 3), f"{bench.name}: exit {out.returncode}: {out.stderr}"
         for line in out.stdout.splitlines():
             assert isinstance(json.loads(line), dict), f"{bench.name}: {line!r}"
@@ -53,8 +66,9 @@ def test_every_benchmark_speaks_the_protocol(harness: BuildInfo, catalog: Catalo
 @pytest.mark.parametrize("bench", ["syscall-null", "trap-cpuid", "fault-anon"])
 def test_calibration_reaches_min_time(harness: BuildInfo, bench: str, workdir: Path) -> None:
     min_time = 0.02
-    out = run(harness, "run", bench, "--min-time", str(min_time), "--values", "3",
-              "--dir", str(workdir))
+    out = run(
+        harness, "run", bench, "--min-time", str(min_time), "--values", "3", "--dir", str(workdir)
+    )
     result = parse_run_output(out.stdout)
     cal = result.calibration
     assert cal.calibrated and cal.steps
@@ -67,8 +81,9 @@ def test_calibration_reaches_min_time(harness: BuildInfo, bench: str, workdir: P
 
 
 def test_given_loops_are_used_as_given(harness: BuildInfo) -> None:
-    result = parse_run_output(run(harness, "run", "syscall-null", "--loops", "1000",
-                                  "--values", "2").stdout)
+    result = parse_run_output(
+        run(harness, "run", "syscall-null", "--loops", "1000", "--values", "2").stdout
+    )
     assert not result.calibration.calibrated and result.calibration.steps == ()
     assert [v.loops for v in result.values] == [1000, 1000]
 
@@ -88,12 +103,14 @@ def test_end_record_carries_rusage_and_clock(harness: BuildInfo) -> None:
 
 
 def test_pinning_is_reported(harness: BuildInfo) -> None:
-    result = parse_run_output(run(harness, "run", "syscall-null", "--cpu", "0",
-                                  "--min-time", "0.005").stdout)
+    result = parse_run_output(
+        run(harness, "run", "syscall-null", "--cpu", "0", "--min-time", "0.005").stdout
+    )
     assert result.cpu == 0
     last = max(os.sched_getaffinity(0))
-    result = parse_run_output(run(harness, "run", "syscall-null", "--cpu", "auto",
-                                  "--min-time", "0.005").stdout)
+    result = parse_run_output(
+        run(harness, "run", "syscall-null", "--cpu", "auto", "--min-time", "0.005").stdout
+    )
     assert result.cpu == last
 
 
@@ -111,13 +128,17 @@ def test_pinning_is_reported(harness: BuildInfo) -> None:
         (["run", "syscall-null", "--param", "bogus=1"], 2, "bogus"),
         (["run", "syscall-null", "--frobnicate"], 2, "--frobnicate"),
         (["explode"], 2, "explode"),
-        (["run", "syscall-open-close", "--dir", "/nonexistent/ringbench"], 1,
-         "/nonexistent/ringbench"),
+        (
+            ["run", "syscall-open-close", "--dir", "/nonexistent/ringbench"],
+            1,
+            "/nonexistent/ringbench",
+        ),
         (["run", "io-pread", "--dir", "/proc"], 1, "/proc"),
     ],
 )
-def test_bad_arguments_get_one_line_and_nonzero_exit(harness: BuildInfo, args: list[str],
-                                                    code: int, words: str) -> None:
+def test_bad_arguments_get_one_line_and_nonzero_exit(
+    harness: BuildInfo, args: list[str], code: int, words: str
+) -> None:
     out = run(harness, *args)
     assert out.returncode == code, out.stderr
     lines = out.stderr.strip().splitlines()

@@ -69,8 +69,12 @@ def test_repository_inventory_is_valid() -> None:
         ("all:\n  hosts:\n    a: {}\n    a: {}\n", 4, "appears twice"),
         ("all:\n  hosts:\n    a:\n      baseline: b\n", 4, "unknown baseline 'b'"),
         ("all:\n  hosts:\n    a:\n      baseline: b\n    b:\n      baseline: a\n", 4, "cycle"),
-        ("all:\n  hosts:\n    a:\n      baseline: b\n      machine: m1\n    b:\n"
-         "      machine: m2\n", 4, "same hardware"),
+        (
+            "all:\n  hosts:\n    a:\n      baseline: b\n      machine: m1\n    b:\n"
+            "      machine: m2\n",
+            4,
+            "same hardware",
+        ),
         ("all:\n  hots:\n    a: {}\n", 2, "did you mean 'hosts'"),
         ("all:\n  hosts:\n    a: [\n", 4, "YAML syntax error"),
         ("all:\n  hosts:\n    a:\n      ansible_connection: winrm\n", 4, "not local or ssh"),
@@ -175,7 +179,10 @@ def test_group_vars_follow_ansible_precedence(tmp_path: Path) -> None:
 
 
 def test_top_level_groups_without_all_anchors_and_merge_keys(tmp_path: Path) -> None:
-    inv = load_inventory(write(tmp_path, """\
+    inv = load_inventory(
+        write(
+            tmp_path,
+            """\
 guests:
   hosts:
     vm1: &common {ansible_user: bench, ansible_port: 2222, machine: box}
@@ -187,7 +194,9 @@ guests:
 natives:
   hosts:
     box: {ansible_connection: local}
-"""))
+""",
+        )
+    )
     assert [(h.name, h.user, h.port, h.groups) for h in inv.hosts] == [
         ("vm1", "bench", 2222, ("guests",)),
         ("vm2", "bench", 2223, ("guests",)),
@@ -235,13 +244,15 @@ def test_proxy_jump_errors(args: str, words: str) -> None:
 def test_key_files_resolve_and_are_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     (tmp_path / "id_lab").write_text("key\n")
-    inv = load_inventory(write(tmp_path, "all:\n  hosts:\n    a:\n"
-                                         "      ansible_ssh_private_key_file: ~/id_lab\n"))
+    inv = load_inventory(
+        write(tmp_path, "all:\n  hosts:\n    a:\n      ansible_ssh_private_key_file: ~/id_lab\n")
+    )
     assert inv.get("a").key_file == str(tmp_path / "id_lab")
     local = "all:\n  hosts:\n    a:\n      ansible_connection: local\n"
     inv = load_inventory(write(tmp_path, local + "      ansible_private_key_file: nope\n"))
     assert inv.get("a").is_local, "a local host never reads its key"
     (tmp_path / "keydir").mkdir()
     with pytest.raises(UserError, match=r"inventory.yaml:4: host 'a': key file .*keydir is not"):
-        load_inventory(write(tmp_path, "all:\n  hosts:\n    a:\n"
-                                       "      ansible_ssh_private_key_file: keydir\n"))
+        load_inventory(
+            write(tmp_path, "all:\n  hosts:\n    a:\n      ansible_ssh_private_key_file: keydir\n")
+        )

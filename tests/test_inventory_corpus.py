@@ -37,23 +37,27 @@ EXPECTED: dict[str, tuple[int, str]] = {
     # duplicates
     "duplicate-key-in-host.yaml": (6, "'machine' appears twice in host 'native': keep one"),
     "duplicate-host.yaml": (8, "'native' appears twice in hosts of group 'all'"),
-    "duplicate-alias-and-name.yaml": (6, "'ansible_ssh_host' in host 'tcg' repeats "
-                                         "'ansible_host'"),
+    "duplicate-alias-and-name.yaml": (6, "'ansible_ssh_host' in host 'tcg' repeats 'ansible_host'"),
     # unknown keys, with a did-you-mean
-    "unknown-key-host.yaml": (5, "unknown key 'ansible_usr' in host 'native': did you mean "
-                                 "'ansible_user'?"),
+    "unknown-key-host.yaml": (
+        5,
+        "unknown key 'ansible_usr' in host 'native': did you mean 'ansible_user'?",
+    ),
     "unknown-key-ringbench.yaml": (5, "did you mean 'hypervisor'?"),
-    "unknown-key-group.yaml": (5, "unknown key 'childs' in group 'all': did you mean "
-                                  "'children'?"),
+    "unknown-key-group.yaml": (5, "unknown key 'childs' in group 'all': did you mean 'children'?"),
     "unknown-key-top-group.yaml": (3, "did you mean 'hosts'?"),
-    "unknown-key-vars.yaml": (4, "unknown key 'basline' in vars of group 'all': did you mean "
-                                 "'baseline'?"),
+    "unknown-key-vars.yaml": (
+        4,
+        "unknown key 'basline' in vars of group 'all': did you mean 'baseline'?",
+    ),
     # wrong types and values
     "port-as-text.yaml": (5, "must be an integer port, got 'twenty-two'"),
     "port-as-list.yaml": (5, "'ansible_port' in host 'tcg' must be one value, not a list"),
     "port-out-of-range.yaml": (5, "70000 in host 'tcg' is out of range"),
-    "port-zero-in-group-vars.yaml": (4, "'ansible_ssh_port' 0 in vars of group 'all' is out of "
-                                        "range"),
+    "port-zero-in-group-vars.yaml": (
+        4,
+        "'ansible_ssh_port' 0 in vars of group 'all' is out of range",
+    ),
     "hosts-as-list.yaml": (4, "hosts of group 'all' must be a mapping"),
     "vars-as-scalar.yaml": (3, "vars of group 'all' must be a mapping"),
     "host-as-scalar.yaml": (4, "host 'native' must be a mapping"),
@@ -62,8 +66,10 @@ EXPECTED: dict[str, tuple[int, str]] = {
     "vault-value.yaml": (5, "no vault or custom tags"),
     "key-as-list.yaml": (4, "a key is a list or a mapping"),
     "merge-key-scalar.yaml": (5, "'<<' in host 'native' must merge other mappings"),
-    "virt-class-unknown.yaml": (5, "virt_class 'hardware_assisted': did you mean "
-                                   "'hardware-assisted'?"),
+    "virt-class-unknown.yaml": (
+        5,
+        "virt_class 'hardware_assisted': did you mean 'hardware-assisted'?",
+    ),
     "connection-winrm.yaml": (5, "ansible_connection 'winrm' is not local or ssh"),
     # baselines
     "baseline-unknown.yaml": (6, "unknown baseline 'natve': did you mean 'native'?"),
@@ -72,14 +78,15 @@ EXPECTED: dict[str, tuple[int, str]] = {
     "baseline-other-machine.yaml": (8, "overhead needs the same hardware"),
     "baseline-self.yaml": (5, "host 'native': is its own baseline"),
     # ssh: passwords, ProxyCommand, key files
-    "password-host.yaml": (6, "'ansible_password' in host 'tcg': ringbench never uses "
-                              "passwords"),
+    "password-host.yaml": (6, "'ansible_password' in host 'tcg': ringbench never uses passwords"),
     "password-group-vars.yaml": (6, "'ansible_ssh_pass' in vars of group 'guests'"),
     "proxycommand.yaml": (5, "ProxyCommand is not supported: use -o ProxyJump="),
     "proxyjump-bad-spec.yaml": (5, "ProxyJump 'bastion:twenty' is not [USER@]HOST[:PORT]"),
     "ssh-args-unclosed-quote.yaml": (5, "No closing quotation: close the quotes"),
-    "key-file-missing.yaml": (4, "inventories/keys/no-such-key does not exist: fix "
-                                 "ansible_ssh_private_key_file"),
+    "key-file-missing.yaml": (
+        4,
+        "inventories/keys/no-such-key does not exist: fix ansible_ssh_private_key_file",
+    ),
     # host names
     "host-name-space.yaml": (4, "host name 'web server' cannot name result files"),
     "host-name-range.yaml": (4, "host ranges are not supported: list each host"),
@@ -117,8 +124,9 @@ def test_the_corpus_and_the_table_agree() -> None:
     assert len(EXPECTED) >= 30
 
 
-@pytest.mark.parametrize(("name", "line", "words"),
-                         [(name, line, words) for name, (line, words) in EXPECTED.items()])
+@pytest.mark.parametrize(
+    ("name", "line", "words"), [(name, line, words) for name, (line, words) in EXPECTED.items()]
+)
 def test_each_malformed_inventory_is_one_line(name: str, line: int, words: str) -> None:
     assert_one_line_error(CORPUS / name, line, words)
 
@@ -131,8 +139,12 @@ def test_nesting_beyond_the_parser_is_a_user_error(tmp_path: Path) -> None:
 
 def test_aliases_that_expand_exponentially_stay_cheap(tmp_path: Path) -> None:
     path = tmp_path / "laughs.yaml"
-    levels = [f"    g{i}: &g{i}\n      children: {{"
-              + ", ".join(f"c{i}x{j}: *g{i - 1}" for j in range(9)) + "}\n" for i in range(1, 10)]
+    levels = [
+        f"    g{i}: &g{i}\n      children: {{"
+        + ", ".join(f"c{i}x{j}: *g{i - 1}" for j in range(9))
+        + "}\n"
+        for i in range(1, 10)
+    ]
     path.write_text("all:\n  children:\n    g0: &g0 {hosts: {h: {}}}\n" + "".join(levels))
     assert load_inventory(path).get("h").groups[0] == "g0"
 
@@ -147,37 +159,120 @@ def test_unreadable_and_oversized_files(tmp_path: Path) -> None:
 
 YAMLISH = st.text(
     alphabet=st.sampled_from(list("all:hosts children vars-{}[]\n #'\"ab12_&*<!|>,?\t")),
-    max_size=160)
-KEYS = st.sampled_from([
-    "all", "hosts", "children", "vars", "a", "b", "native", "g", "web server",
-    "ansible_host", "ansible_ssh_host", "ansible_port", "ansible_ssh_port", "ansible_user",
-    "ansible_connection", "ansible_ssh_common_args", "ansible_ssh_private_key_file",
-    "ansible_password", "ansible_become", "virt_class", "virt_clas", "machine", "baseline",
-    "hypervisor", "hots",
-]) | st.text(max_size=8)
-LEAVES = (st.none() | st.booleans() | st.integers(-5, 70000) | st.floats(allow_nan=False)
-          | st.text(max_size=12)
-          | st.sampled_from(["local", "ssh", "winrm", "-J b", "-o ProxyJump=u@j:2",
-                             "-o ProxyCommand=x", "native", "a", "b", "m1", "22", *VIRT_CLASSES]))
-ANYTHING = st.recursive(LEAVES, lambda inner: st.lists(inner, max_size=3)
-                        | st.dictionaries(KEYS, inner, max_size=4), max_leaves=25)
+    max_size=160,
+)
+KEYS = st.sampled_from(
+    [
+        "all",
+        "hosts",
+        "children",
+        "vars",
+        "a",
+        "b",
+        "native",
+        "g",
+        "web server",
+        "ansible_host",
+        "ansible_ssh_host",
+        "ansible_port",
+        "ansible_ssh_port",
+        "ansible_user",
+        "ansible_connection",
+        "ansible_ssh_common_args",
+        "ansible_ssh_private_key_file",
+        "ansible_password",
+        "ansible_become",
+        "virt_class",
+        "virt_clas",
+        "machine",
+        "baseline",
+        "hypervisor",
+        "hots",
+    ]
+) | st.text(max_size=8)
+LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 70000)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=12)
+    | st.sampled_from(
+        [
+            "local",
+            "ssh",
+            "winrm",
+            "-J b",
+            "-o ProxyJump=u@j:2",
+            "-o ProxyCommand=x",
+            "native",
+            "a",
+            "b",
+            "m1",
+            "22",
+            *VIRT_CLASSES,
+        ]
+    )
+)
+ANYTHING = st.recursive(
+    LEAVES,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=4),
+    max_leaves=25,
+)
 # Mostly well-formed: groups of hosts with plausible variables, some of them wrong.
-VARIABLES = st.dictionaries(st.sampled_from([
-    "ansible_host", "ansible_port", "ansible_user", "ansible_connection", "machine",
-    "baseline", "virt_class", "hypervisor", "ansible_ssh_common_args", "app_var"]),
-    st.sampled_from(["local", "ssh", "native", "a", "b", "m1", "m2", 22, 2222, "-J j1,u@j2:22",
-                     "-o StrictHostKeyChecking=no", *VIRT_CLASSES]) | LEAVES, max_size=4)
-HOSTS = st.dictionaries(st.sampled_from(["a", "b", "native", "tcg", "web server"]),
-                        st.none() | VARIABLES, max_size=3)
+VARIABLES = st.dictionaries(
+    st.sampled_from(
+        [
+            "ansible_host",
+            "ansible_port",
+            "ansible_user",
+            "ansible_connection",
+            "machine",
+            "baseline",
+            "virt_class",
+            "hypervisor",
+            "ansible_ssh_common_args",
+            "app_var",
+        ]
+    ),
+    st.sampled_from(
+        [
+            "local",
+            "ssh",
+            "native",
+            "a",
+            "b",
+            "m1",
+            "m2",
+            22,
+            2222,
+            "-J j1,u@j2:22",
+            "-o StrictHostKeyChecking=no",
+            *VIRT_CLASSES,
+        ]
+    )
+    | LEAVES,
+    max_size=4,
+)
+HOSTS = st.dictionaries(
+    st.sampled_from(["a", "b", "native", "tcg", "web server"]), st.none() | VARIABLES, max_size=3
+)
 GROUP = st.recursive(
     st.fixed_dictionaries({}, optional={"hosts": HOSTS, "vars": VARIABLES}),
-    lambda group: st.fixed_dictionaries({}, optional={
-        "hosts": HOSTS, "vars": VARIABLES,
-        "children": st.dictionaries(st.sampled_from(["g1", "g2", "g3", "all"]), group,
-                                    max_size=3)}),
-    max_leaves=6)
-STRUCTURES = (st.dictionaries(st.sampled_from(["all", "g1", "g2"]), GROUP, min_size=1, max_size=2)
-              | st.dictionaries(KEYS, ANYTHING, max_size=3))
+    lambda group: st.fixed_dictionaries(
+        {},
+        optional={
+            "hosts": HOSTS,
+            "vars": VARIABLES,
+            "children": st.dictionaries(
+                st.sampled_from(["g1", "g2", "g3", "all"]), group, max_size=3
+            ),
+        },
+    ),
+    max_leaves=6,
+)
+STRUCTURES = st.dictionaries(
+    st.sampled_from(["all", "g1", "g2"]), GROUP, min_size=1, max_size=2
+) | st.dictionaries(KEYS, ANYTHING, max_size=3)
 
 
 def load_or_one_line_error(path: Path) -> None:
@@ -201,7 +296,8 @@ def load_or_one_line_error(path: Path) -> None:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=YAMLISH)
 def test_any_text_is_an_inventory_or_a_one_line_error(
-        tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
+    tmp_path_factory: pytest.TempPathFactory, text: str
+) -> None:
     path = tmp_path_factory.mktemp("inv") / "inventory.yaml"
     path.write_text(text, encoding="utf-8")
     load_or_one_line_error(path)
@@ -210,7 +306,8 @@ def test_any_text_is_an_inventory_or_a_one_line_error(
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=STRUCTURES)
 def test_any_structure_is_an_inventory_or_a_one_line_error(
-        tmp_path_factory: pytest.TempPathFactory, data: dict[str, Any]) -> None:
+    tmp_path_factory: pytest.TempPathFactory, data: dict[str, Any]
+) -> None:
     path = tmp_path_factory.mktemp("inv") / "inventory.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     load_or_one_line_error(path)

@@ -41,11 +41,14 @@ EXPECTED = {
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root (namespaces, veth, tap)"),
-    pytest.mark.skipif(not Path("/dev/net/tun").exists(),
-                       reason="the lab needs /dev/net/tun (User-Mode Linux's tap)"),
-    pytest.mark.skipif(shutil.which("apt-get") is None and
-                       shutil.which("qemu-system-x86_64") is None,
-                       reason="the lab needs QEMU (or apt-get to install it)"),
+    pytest.mark.skipif(
+        not Path("/dev/net/tun").exists(),
+        reason="the lab needs /dev/net/tun (User-Mode Linux's tap)",
+    ),
+    pytest.mark.skipif(
+        shutil.which("apt-get") is None and shutil.which("qemu-system-x86_64") is None,
+        reason="the lab needs QEMU (or apt-get to install it)",
+    ),
 ]
 
 
@@ -72,8 +75,11 @@ def lab_objects() -> list[str]:
     """Every namespace and link on this machine named like the lab's."""
     found = [f"netns {n}" for n in net.list_netns() if n.startswith(NETNS_PREFIX)]
     links = json.loads(net.ip("-json", "link", "show") or "[]")
-    found += [f"link {link['ifname']}" for link in links
-              if str(link["ifname"]).startswith(f"{LINK_PREFIX}-")]
+    found += [
+        f"link {link['ifname']}"
+        for link in links
+        if str(link["ifname"]).startswith(f"{LINK_PREFIX}-")
+    ]
     return found
 
 
@@ -91,8 +97,17 @@ def test_lab_up_run_classify_down(harness: BuildInfo, lab_env: Path, out: Consol
     up = {n for n, r in state.state.hosts.items() if r.state == "up"}
     assert set(EXPECTED) <= up, state.state.hosts
     results = lab_env / "results"
-    cmd_run(out, local=False, inventory=inventory, host_patterns=[], bench_names=[],
-            families=[], config=FAST, param_specs=[], results=results)
+    cmd_run(
+        out,
+        local=False,
+        inventory=inventory,
+        host_patterns=[],
+        bench_names=[],
+        families=[],
+        config=FAST,
+        param_specs=[],
+        results=results,
+    )
     (run_dir,) = [p for p in results.iterdir() if p.is_dir()]
     manifest = json.loads((run_dir / "manifest.json").read_text())
     for host in EXPECTED:
@@ -105,8 +120,7 @@ def test_lab_up_run_classify_down(harness: BuildInfo, lab_env: Path, out: Consol
         assert probe["virt_class"] == virt_class, (host, probe["layers"])
     # The mechanisms: UML turns every system call into ptrace stops of the host;
     # TCG emulates CPUID without leaving the process, the native host exits to KVM.
-    assert median(run_dir, "uml", "syscall-null") > 20 * median(run_dir, "native",
-                                                                   "syscall-null")
+    assert median(run_dir, "uml", "syscall-null") > 20 * median(run_dir, "native", "syscall-null")
     assert median(run_dir, "tcg", "trap-cpuid") < median(run_dir, "native", "trap-cpuid")
 
     assert cmd_lab_down(out) == 0

@@ -43,8 +43,15 @@ def test_mitigations_keep_only_what_costs() -> None:
 
 def test_collectors_on_this_machine() -> None:
     facts = collect_host_metadata(LocalConnection())
-    for key in ("hostname", "kernel", "arch", "cpu_model_name", "cpu_count", "clocksource",
-                "mem_total_kib"):
+    for key in (
+        "hostname",
+        "kernel",
+        "arch",
+        "cpu_model_name",
+        "cpu_count",
+        "clocksource",
+        "mem_total_kib",
+    ):
         assert key in facts, key
     assert all(value != "" for value in facts.values())
 

@@ -48,8 +48,10 @@ def test_output_cut_short_is_a_protocol_error() -> None:
         (lambda ls: [ls[0], *ls[2:]], "unexpected 'warmup'"),
         (lambda ls: [*ls, ls[-1]], "record after 'end'"),
         (lambda ls: [ls[0].replace('"format":1', '"format":2'), *ls[1:]], "format 2"),
-        (lambda ls: [*ls[:3], ls[3].replace('"value_s":', '"value_s":-1,"x":'), *ls[4:]],
-         "positive"),
+        (
+            lambda ls: [*ls[:3], ls[3].replace('"value_s":', '"value_s":-1,"x":'), *ls[4:]],
+            "positive",
+        ),
         (lambda ls: [*ls[:-1], "garbage"], "not JSON"),
         (lambda ls: [*ls[:-1], "[1, 2]"], "no 'type'"),
     ],

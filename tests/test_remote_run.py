@@ -18,17 +18,21 @@ from tests.sshd import Sshd
 QUICK = ["--processes", "2", "--values", "3", "--warmups", "1", "--min-time", "0.002"]
 
 
-def inventory(tmp_path: Path, servers: dict[str, Sshd], *, local: bool = True,
-              extra: str = "") -> Path:
+def inventory(
+    tmp_path: Path, servers: dict[str, Sshd], *, local: bool = True, extra: str = ""
+) -> Path:
     lines = ["all:", "  hosts:"]
     if local:
         lines += ["    native:", "      ansible_connection: local", "      machine: box0"]
     for name, server in servers.items():
-        lines += [f"    {name}:", "      ansible_host: 127.0.0.1",
-                  f"      ansible_port: {server.port}",
-                  f"      ansible_user: {server.user}",
-                  f"      ansible_ssh_private_key_file: {server.client.private}",
-                  f"      machine: m-{name}"]
+        lines += [
+            f"    {name}:",
+            "      ansible_host: 127.0.0.1",
+            f"      ansible_port: {server.port}",
+            f"      ansible_user: {server.user}",
+            f"      ansible_ssh_private_key_file: {server.client.private}",
+            f"      machine: m-{name}",
+        ]
     path = tmp_path / "inventory.yaml"
     path.write_text("\n".join(lines) + "\n" + extra)
     return path
@@ -44,13 +48,24 @@ def the_run(results: Path) -> Path:
     return runs[0]
 
 
-def test_full_run_on_three_hosts(harness: BuildInfo, sshd_factory: Callable[..., Sshd],
-                                 tmp_path: Path) -> None:
+def test_full_run_on_three_hosts(
+    harness: BuildInfo, sshd_factory: Callable[..., Sshd], tmp_path: Path
+) -> None:
     servers = {"alpha": sshd_factory("alpha"), "beta": sshd_factory("beta")}
     inv = inventory(tmp_path, servers)
     results = tmp_path / "results"
-    args = ["run", "--inventory", str(inv), "--bench", "syscall-null", "--bench", "trap-cpuid",
-            *QUICK, "--results", str(results)]
+    args = [
+        "run",
+        "--inventory",
+        str(inv),
+        "--bench",
+        "syscall-null",
+        "--bench",
+        "trap-cpuid",
+        *QUICK,
+        "--results",
+        str(results),
+    ]
     assert main(args) == 0
     run_dir = the_run(results)
     m = manifest(run_dir)
@@ -69,8 +84,11 @@ def test_full_run_on_three_hosts(harness: BuildInfo, sshd_factory: Callable[...,
 
 
 def test_a_host_killed_mid_run_fails_alone_and_resumes(
-        harness: BuildInfo, sshd_factory: Callable[..., Sshd], tmp_path: Path,
-        capfd: pytest.CaptureFixture[str]) -> None:
+    harness: BuildInfo,
+    sshd_factory: Callable[..., Sshd],
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
     servers = {"steady": sshd_factory("steady"), "doomed": sshd_factory("doomed")}
     inv = inventory(tmp_path, servers, local=False)
     results = tmp_path / "results"
@@ -85,8 +103,9 @@ def test_a_host_killed_mid_run_fails_alone_and_resumes(
 
     killer = threading.Thread(target=kill_when_doomed_has_a_result, daemon=True)
     killer.start()
-    code = main(["run", "--inventory", str(inv), "--family", "syscall", *QUICK,
-                 "--results", str(results)])
+    code = main(
+        ["run", "--inventory", str(inv), "--family", "syscall", *QUICK, "--results", str(results)]
+    )
     killer.join(timeout=60)
     assert code == 1
     run_dir = the_run(results)
@@ -101,8 +120,10 @@ def test_a_host_killed_mid_run_fails_alone_and_resumes(
     assert "doomed" in capfd.readouterr().out
 
     servers["doomed"].start()  # the host is back: measure only what it lacks
-    assert main(["run", "--resume", str(run_dir), "--inventory", str(inv),
-                 "--results", str(results)]) == 0
+    assert (
+        main(["run", "--resume", str(run_dir), "--inventory", str(inv), "--results", str(results)])
+        == 0
+    )
     m = manifest(run_dir)
     assert m["status"] == "complete"
     assert m["hosts"]["doomed"]["counts"]["success"] == 6
@@ -111,13 +132,15 @@ def test_a_host_killed_mid_run_fails_alone_and_resumes(
     kept = pyperf.BenchmarkSuite.load(str(run_dir / "steady.json"))
     assert len(kept.get_benchmark_names()) == 6, "the steady host was not measured again"
     assert m["hosts"]["steady"]["status"] == "complete", "its manifest entry is kept"
-    assert main(["run", "--resume", run_dir.name, "--results", str(results),
-                 "--inventory", str(inv)]) == 0  # nothing left: says so
+    assert (
+        main(["run", "--resume", run_dir.name, "--results", str(results), "--inventory", str(inv)])
+        == 0
+    )  # nothing left: says so
 
 
-def test_changed_host_key_fails_that_host_only(harness: BuildInfo,
-                                               sshd_factory: Callable[..., Sshd],
-                                               tmp_path: Path, ssh_env: Path) -> None:
+def test_changed_host_key_fails_that_host_only(
+    harness: BuildInfo, sshd_factory: Callable[..., Sshd], tmp_path: Path, ssh_env: Path
+) -> None:
     good, bad = sshd_factory("good"), sshd_factory("bad", trust=False)
     other = sshd_factory("other", trust=False)
     kind, key = other.known_hosts_line().split()[1:3]
@@ -125,8 +148,22 @@ def test_changed_host_key_fails_that_host_only(harness: BuildInfo,
         fp.write(f"[127.0.0.1]:{bad.port} {kind} {key}\n")
     inv = inventory(tmp_path, {"good": good, "bad": bad}, local=False)
     results = tmp_path / "results"
-    assert main(["run", "--inventory", str(inv), "--bench", "syscall-null", *QUICK,
-                 "--results", str(results), "--accept-new-host-keys"]) == 1
+    assert (
+        main(
+            [
+                "run",
+                "--inventory",
+                str(inv),
+                "--bench",
+                "syscall-null",
+                *QUICK,
+                "--results",
+                str(results),
+                "--accept-new-host-keys",
+            ]
+        )
+        == 1
+    )
     m = manifest(the_run(results))
     assert m["hosts"]["good"]["status"] == "complete"
     assert m["hosts"]["bad"]["status"] == "failed"
@@ -134,20 +171,39 @@ def test_changed_host_key_fails_that_host_only(harness: BuildInfo,
 
 
 def test_proxy_jump_from_the_inventory_and_a_disputed_class(
-        harness: BuildInfo, sshd_factory: Callable[..., Sshd], tmp_path: Path) -> None:
+    harness: BuildInfo, sshd_factory: Callable[..., Sshd], tmp_path: Path
+) -> None:
     """An Ansible-style ProxyJump is followed; a declaration the probe disputes is flagged."""
     jump, inner = sshd_factory("jump", log_level="DEBUG1"), sshd_factory("inner")
-    extra = (f"      ansible_ssh_common_args: '-o ProxyJump={jump.user}@127.0.0.1:{jump.port}'\n"
-             "      virt_class: paravirtualized\n")
+    extra = (
+        f"      ansible_ssh_common_args: '-o ProxyJump={jump.user}@127.0.0.1:{jump.port}'\n"
+        "      virt_class: paravirtualized\n"
+    )
     inv = inventory(tmp_path, {"inner": inner}, local=False, extra="")
     inv.write_text(inv.read_text() + extra)
     results = tmp_path / "results"
-    assert main(["run", "--inventory", str(inv), "--bench", "syscall-null", *QUICK,
-                 "--results", str(results)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--inventory",
+                str(inv),
+                "--bench",
+                "syscall-null",
+                *QUICK,
+                "--results",
+                str(results),
+            ]
+        )
+        == 0
+    )
     assert f"target 127.0.0.1 port {inner.port}" in jump.log.read_text()
     run_dir = the_run(results)
-    meta = pyperf.BenchmarkSuite.load(str(run_dir / "inner.json")).get_benchmark(
-        "syscall-null").get_metadata()
+    meta = (
+        pyperf.BenchmarkSuite.load(str(run_dir / "inner.json"))
+        .get_benchmark("syscall-null")
+        .get_metadata()
+    )
     assert meta["virt_class"] == "paravirtualized", "the declaration is kept"
     assert meta["virt_class_detected"] == "hardware-assisted"
     assert "paravirtualized" in meta["virt_class_warning"]
@@ -156,8 +212,9 @@ def test_proxy_jump_from_the_inventory_and_a_disputed_class(
     assert probe["layers"][0]["technology"] == "KVM"
 
 
-def test_a_host_of_another_architecture_is_skipped(harness: BuildInfo,
-                                                   sshd_factory: Callable[..., Sshd]) -> None:
+def test_a_host_of_another_architecture_is_skipped(
+    harness: BuildInfo, sshd_factory: Callable[..., Sshd]
+) -> None:
     """The real host answers x86_64; a harness built for aarch64 must not be sent there."""
     from dataclasses import replace
 
@@ -165,7 +222,12 @@ def test_a_host_of_another_architecture_is_skipped(harness: BuildInfo,
     from runners.ssh import SSHConnection, resolve_target
 
     server = sshd_factory()
-    target = resolve_target("arm-bound", "127.0.0.1", user=server.user, port=server.port,
-                            key_file=str(server.client.private))
+    target = resolve_target(
+        "arm-bound",
+        "127.0.0.1",
+        user=server.user,
+        port=server.port,
+        key_file=str(server.client.private),
+    )
     with SSHConnection(target) as conn, pytest.raises(DeployError, match="skipped"):
         deploy(conn, replace(harness, arch="aarch64"))

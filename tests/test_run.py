@@ -25,11 +25,25 @@ def only_run(results: Path) -> Path:
     return runs[0]
 
 
-def test_local_run_writes_a_pyperf_suite_and_manifest(harness: BuildInfo, tmp_path: Path,
-                                                     workdir: Path) -> None:
+def test_local_run_writes_a_pyperf_suite_and_manifest(
+    harness: BuildInfo, tmp_path: Path, workdir: Path
+) -> None:
     results = tmp_path / "results"
-    code = main(["run", "--local", "--bench", "syscall-null", "--bench", "trap-cpuid",
-                 *QUICK, "--results", str(results), "--dir", str(workdir)])
+    code = main(
+        [
+            "run",
+            "--local",
+            "--bench",
+            "syscall-null",
+            "--bench",
+            "trap-cpuid",
+            *QUICK,
+            "--results",
+            str(results),
+            "--dir",
+            str(workdir),
+        ]
+    )
     assert code == 0
     run_dir = only_run(results)
     suite = pyperf.BenchmarkSuite.load(str(run_dir / "localhost.json"))
@@ -39,8 +53,16 @@ def test_local_run_writes_a_pyperf_suite_and_manifest(harness: BuildInfo, tmp_pa
     assert len(bench.get_values()) == 4
     meta = bench.get_metadata()
     assert meta["binary_sha256"] == harness.sha256
-    for key in ("host", "kernel", "cpu_model_name", "clocksource", "loops", "mechanism",
-                "ringbench_format", "mitigations"):
+    for key in (
+        "host",
+        "kernel",
+        "cpu_model_name",
+        "clocksource",
+        "loops",
+        "mechanism",
+        "ringbench_format",
+        "mitigations",
+    ):
         assert key in meta, key
     runs = bench.get_runs()
     for key in ("timer_s", "loop_overhead_s", "pid", "date", "clock_skew_s", "duration"):
@@ -53,24 +75,57 @@ def test_local_run_writes_a_pyperf_suite_and_manifest(harness: BuildInfo, tmp_pa
     assert manifest["hosts"]["localhost"]["counts"]["success"] == 2
     probe = json.loads((run_dir / "localhost.probe.json").read_text())
     assert probe["format_version"] == 1 and probe["facts"]["kernel"]
-    stats = subprocess.run([sys.executable, "-m", "pyperf", "stats",
-                            str(run_dir / "localhost.json")], capture_output=True, text=True,
-                           timeout=60, check=False)
+    stats = subprocess.run(
+        [sys.executable, "-m", "pyperf", "stats", str(run_dir / "localhost.json")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert stats.returncode == 0 and "syscall-null" in stats.stdout
-    compare = subprocess.run([sys.executable, "-m", "pyperf", "compare_to",
-                              str(run_dir / "localhost.json"), str(run_dir / "localhost.json")],
-                             capture_output=True, text=True, timeout=60, check=False)
+    compare = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pyperf",
+            "compare_to",
+            str(run_dir / "localhost.json"),
+            str(run_dir / "localhost.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert compare.returncode == 0, compare.stderr
 
 
-def test_run_on_the_default_inventory_shape(harness: BuildInfo, tmp_path: Path,
-                                            workdir: Path) -> None:
+def test_run_on_the_default_inventory_shape(
+    harness: BuildInfo, tmp_path: Path, workdir: Path
+) -> None:
     inventory = tmp_path / "inventory.yaml"
-    inventory.write_text("all:\n  hosts:\n    here:\n      ansible_connection: local\n"
-                         "      virt_class: hardware-assisted\n")
+    inventory.write_text(
+        "all:\n  hosts:\n    here:\n      ansible_connection: local\n"
+        "      virt_class: hardware-assisted\n"
+    )
     results = tmp_path / "results"
-    assert main(["run", "--inventory", str(inventory), "--family", "net", *QUICK,
-                 "--results", str(results), "--dir", str(workdir)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--inventory",
+                str(inventory),
+                "--family",
+                "net",
+                *QUICK,
+                "--results",
+                str(results),
+                "--dir",
+                str(workdir),
+            ]
+        )
+        == 0
+    )
     suite = pyperf.BenchmarkSuite.load(str(only_run(results) / "here.json"))
     assert suite.get_benchmark("net-tcp-rr").get_metadata()["virt_class"] == "hardware-assisted"
 
@@ -89,31 +144,55 @@ def test_run_on_the_default_inventory_shape(harness: BuildInfo, tmp_path: Path,
         (["frob"], "invalid choice"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(harness: BuildInfo, tmp_path: Path, args: list[str],
-                                          words: str, capfd: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_is_one_line_and_exit_2(
+    harness: BuildInfo,
+    tmp_path: Path,
+    args: list[str],
+    words: str,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
     code = main([*args, "--results", str(tmp_path / "r")] if args[0] == "run" else args)
     err = capfd.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(err) == 1 and err[0].startswith("ringbench: error:") and words in err[0], err
 
 
-def test_unwritable_results_directory(harness: BuildInfo,
-                                      capfd: pytest.CaptureFixture[str]) -> None:
+def test_unwritable_results_directory(
+    harness: BuildInfo, capfd: pytest.CaptureFixture[str]
+) -> None:
     code = main(["run", "--local", "--bench", "syscall-null", "--results", "/proc/results"])
     err = capfd.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "/proc/results" in err[0]
 
 
-def test_interrupted_run_keeps_whole_files(harness: BuildInfo, tmp_path: Path,
-                                           workdir: Path) -> None:
+def test_interrupted_run_keeps_whole_files(
+    harness: BuildInfo, tmp_path: Path, workdir: Path
+) -> None:
     """Ctrl-C after the first benchmark: every file on disk is whole and says so."""
     results = tmp_path / "results"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runners.cli", "run", "--local", "--family", "syscall",
-         "--processes", "3", "--min-time", "0.05", "--results", str(results),
-         "--dir", str(workdir)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "runners.cli",
+            "run",
+            "--local",
+            "--family",
+            "syscall",
+            "--processes",
+            "3",
+            "--min-time",
+            "0.05",
+            "--results",
+            str(results),
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
         stdin=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
@@ -150,16 +229,36 @@ def test_clock_check_flags_a_host_clock_outside_the_window() -> None:
     assert not behind.clock_ok and behind.clock_skew_s > CLOCK_TOLERANCE_S
 
 
-def test_several_hosts_are_summarised_side_by_side(harness: BuildInfo, tmp_path: Path,
-                                                   workdir: Path,
-                                                   capfd: pytest.CaptureFixture[str],
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_several_hosts_are_summarised_side_by_side(
+    harness: BuildInfo,
+    tmp_path: Path,
+    workdir: Path,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("COLUMNS", "200")
     inventory = tmp_path / "inventory.yaml"
-    inventory.write_text("all:\n  hosts:\n    base:\n      ansible_connection: local\n"
-                         "    other:\n      ansible_connection: local\n      baseline: base\n")
-    assert main(["run", "--inventory", str(inventory), "--bench", "syscall-null", *QUICK,
-                 "--results", str(tmp_path / "r"), "--dir", str(workdir)]) == 0
+    inventory.write_text(
+        "all:\n  hosts:\n    base:\n      ansible_connection: local\n"
+        "    other:\n      ansible_connection: local\n      baseline: base\n"
+    )
+    assert (
+        main(
+            [
+                "run",
+                "--inventory",
+                str(inventory),
+                "--bench",
+                "syscall-null",
+                *QUICK,
+                "--results",
+                str(tmp_path / "r"),
+                "--dir",
+                str(workdir),
+            ]
+        )
+        == 0
+    )
     out = capfd.readouterr().out
     assert "median per operation (x baseline)" in out
     assert "hardware-assisted" in out, "each host's column names its class"

@@ -23,8 +23,14 @@ from tests.sshd import ClientKey, Sshd, free_port, keygen
 
 
 def connect(server: Sshd, key: Path | None = None, **kw: object) -> SSHConnection:
-    target = resolve_target("h1", "127.0.0.1", user=server.user, port=server.port,
-                            key_file=str(key or server.client.private), **kw)  # type: ignore[arg-type]
+    target = resolve_target(
+        "h1",
+        "127.0.0.1",
+        user=server.user,
+        port=server.port,
+        key_file=str(key or server.client.private),
+        **kw,
+    )  # type: ignore[arg-type]
     return SSHConnection(target)
 
 
@@ -62,7 +68,8 @@ def test_a_hanging_command_times_out_here_and_there(sshd_factory: Callable[..., 
 
 
 def test_unknown_host_key_is_refused_then_accepted_on_request(
-        sshd_factory: Callable[..., Sshd], ssh_env: Path) -> None:
+    sshd_factory: Callable[..., Sshd], ssh_env: Path
+) -> None:
     server = sshd_factory(trust=False)
     with pytest.raises(HostKeyUnknown, match=r"unknown host key.*--accept-new-host-keys"):
         connect(server).open()
@@ -75,7 +82,8 @@ def test_unknown_host_key_is_refused_then_accepted_on_request(
 
 
 def test_changed_host_key_is_refused_even_with_accept_new(
-        sshd_factory: Callable[..., Sshd], ssh_env: Path, tmp_path: Path) -> None:
+    sshd_factory: Callable[..., Sshd], ssh_env: Path, tmp_path: Path
+) -> None:
     server = sshd_factory(trust=False)
     impostor = keygen(tmp_path / "other_host_key")
     kind, key = Path(f"{impostor}.pub").read_text().split()[:2]
@@ -94,8 +102,7 @@ def test_wrong_client_key_is_refused(sshd_factory: Callable[..., Sshd], tmp_path
 
 
 def test_nobody_listening(ssh_env: Path, client_key: ClientKey) -> None:
-    target = resolve_target("gone", "127.0.0.1", port=free_port(),
-                            key_file=str(client_key.private))
+    target = resolve_target("gone", "127.0.0.1", port=free_port(), key_file=str(client_key.private))
     with pytest.raises(TransportError, match="cannot reach"):
         SSHConnection(target).open()
 
@@ -104,8 +111,14 @@ def test_proxy_jump_goes_through_the_jump_host(sshd_factory: Callable[..., Sshd]
     jump = sshd_factory("jump", log_level="DEBUG1")
     inner = sshd_factory("inner")
     spec = f"{jump.user}@127.0.0.1:{jump.port}"
-    target = resolve_target("inner", "127.0.0.1", user=inner.user, port=inner.port,
-                            key_file=str(inner.client.private), proxy_jump=spec)
+    target = resolve_target(
+        "inner",
+        "127.0.0.1",
+        user=inner.user,
+        port=inner.port,
+        key_file=str(inner.client.private),
+        proxy_jump=spec,
+    )
     with SSHConnection(target) as conn:
         assert conn.run(["echo", "through"], timeout_s=10).stdout == "through\n"
     log = jump.log.read_text()
@@ -116,7 +129,8 @@ def test_ssh_config_is_honoured(sshd_factory: Callable[..., Sshd], ssh_env: Path
     server = sshd_factory()
     (ssh_env / "ssh_config").write_text(
         f"Host labhost\n  HostName 127.0.0.1\n  Port {server.port}\n  User {server.user}\n"
-        f"  IdentityFile {server.client.private}\n")
+        f"  IdentityFile {server.client.private}\n"
+    )
     target = resolve_target("labhost", "labhost")
     assert (target.hostname, target.port, target.user) == ("127.0.0.1", server.port, server.user)
     with SSHConnection(target) as conn:

@@ -24,12 +24,19 @@ POLL_S = 0.5
 _KNOWN_HOSTS_LOCK = threading.Lock()
 
 
-def ssh_true(name: str, endpoint: Endpoint, key: Path, known_hosts: Path, *,
-             set_clock: bool = False) -> None:
+def ssh_true(
+    name: str, endpoint: Endpoint, key: Path, known_hosts: Path, *, set_clock: bool = False
+) -> None:
     """A real ``true`` over SSH with the lab's key; raises when the host does not answer.
     With ``set_clock``, the guest's clock is then set to this machine's."""
-    target = resolve_target(name, endpoint.address, user="root", port=endpoint.port,
-                            key_file=str(key), known_hosts=known_hosts)
+    target = resolve_target(
+        name,
+        endpoint.address,
+        user="root",
+        port=endpoint.port,
+        key_file=str(key),
+        known_hosts=known_hosts,
+    )
     target = replace(target, connect_timeout_s=ATTEMPT_TIMEOUT_S, key_files=(str(key),))
     with SSHConnection(target) as conn:
         conn.run(["true"], timeout_s=ATTEMPT_TIMEOUT_S)
@@ -37,8 +44,9 @@ def ssh_true(name: str, endpoint: Endpoint, key: Path, known_hosts: Path, *,
             conn.run(["date", "-u", "-s", f"@{time.time():.3f}"], timeout_s=ATTEMPT_TIMEOUT_S)
 
 
-def wait_ssh(spec: HostSpec, endpoint: Endpoint, ctx: LabContext, known_hosts: Path,
-             started: float) -> None:
+def wait_ssh(
+    spec: HostSpec, endpoint: Endpoint, ctx: LabContext, known_hosts: Path, started: float
+) -> None:
     """Until ``spec``'s host answers; raise :class:`LabError` when its process ends or the
     boot takes longer than the host's bound."""
     deadline = started + spec.boot_timeout_s
@@ -49,31 +57,39 @@ def wait_ssh(spec: HostSpec, endpoint: Endpoint, ctx: LabContext, known_hosts: P
             said = log.read_text(errors="replace") if log.exists() else ""
             raise LabError(f"its process exited during boot: {tail(said, 300)}")
         try:
-            ssh_true(spec.name, endpoint, ctx.paths.client_key, known_hosts,
-                     set_clock=spec.own_clock)
+            ssh_true(
+                spec.name, endpoint, ctx.paths.client_key, known_hosts, set_clock=spec.own_clock
+            )
             return
         except (TransportError, CommandTimedOut, UnexpectedExit) as exc:
             last = str(exc)
         time.sleep(POLL_S)
     console = last_console_line(ctx.paths.log(spec.name))
-    raise LabError(f"no SSH answer within {spec.boot_timeout_s:g} s; its console stops at "
-                   f"{console!r}; last SSH error: {last.split(': ', 1)[-1][:80]}")
+    raise LabError(
+        f"no SSH answer within {spec.boot_timeout_s:g} s; its console stops at "
+        f"{console!r}; last SSH error: {last.split(': ', 1)[-1][:80]}"
+    )
 
 
 def last_console_line(log: Path) -> str:
     """The last line a guest printed, without terminal escapes (where a hung boot stopped)."""
     text = log.read_text(errors="replace") if log.exists() else ""
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1bc", "", text)
-    lines = [line.strip() for line in text.splitlines()
-             if line.strip() and "terminating on signal" not in line]
+    lines = [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and "terminating on signal" not in line
+    ]
     return lines[-1][:120] if lines else "(nothing)"
 
 
-def boot_one(spec: HostSpec, ctx: LabContext, known_hosts: Path, progress: Progress,
-             task: TaskID) -> HostRecord:
+def boot_one(
+    spec: HostSpec, ctx: LabContext, known_hosts: Path, progress: Progress, task: TaskID
+) -> HostRecord:
     """Start one host and wait for it; the record says up, down or left out, and why."""
-    record = ctx.state.host(HostRecord(spec.name, spec.virt_class, hypervisor=spec.hypervisor,
-                                       state="booting"))
+    record = ctx.state.host(
+        HostRecord(spec.name, spec.virt_class, hypervisor=spec.hypervisor, state="booting")
+    )
     started = time.monotonic()
     endpoint: Endpoint | None = None
     try:
@@ -97,14 +113,18 @@ def boot_one(spec: HostSpec, ctx: LabContext, known_hosts: Path, progress: Progr
         ctx.state.update(spec.name, state="up", started=time.time(), boot_s=round(took, 1))
         if spec.name == "kvm":
             guests.record_kvm(ctx, True, "booted")
-    label = {"up": "[green]up[/green]", "down": "[red]down[/red]",
-             "left-out": "[yellow]left out[/yellow]"}.get(record.state, record.state)
+    label = {
+        "up": "[green]up[/green]",
+        "down": "[red]down[/red]",
+        "left-out": "[yellow]left out[/yellow]",
+    }.get(record.state, record.state)
     progress.update(task, completed=1, description=f"{label} {record.reason[:80]}")
     return record
 
 
-def boot_all(specs: list[HostSpec], ctx: LabContext, known_hosts: Path,
-             progress: Progress) -> list[HostRecord]:
+def boot_all(
+    specs: list[HostSpec], ctx: LabContext, known_hosts: Path, progress: Progress
+) -> list[HostRecord]:
     """Every host booted in parallel; each one bounded by its own time limit."""
     tasks = {s.name: progress.add_task("starting", total=1, host=s.name) for s in specs}
     # A guest that accepts TCP before its sshd runs makes paramiko's transport thread log a
@@ -114,8 +134,9 @@ def boot_all(specs: list[HostSpec], ctx: LabContext, known_hosts: Path,
     logger.setLevel(logging.CRITICAL)
     try:
         with ThreadPoolExecutor(max_workers=len(specs)) as pool:
-            futures = [pool.submit(boot_one, s, ctx, known_hosts, progress, tasks[s.name])
-                       for s in specs]
+            futures = [
+                pool.submit(boot_one, s, ctx, known_hosts, progress, tasks[s.name]) for s in specs
+            ]
             return [f.result() for f in futures]
     finally:
         logger.setLevel(level)

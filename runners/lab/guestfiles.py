@@ -90,8 +90,7 @@ def install(root: Path, paths: LabPaths) -> None:
     shutil.copyfile(paths.host_key, host_key)
     host_key.chmod(0o600)
     shutil.copyfile(f"{paths.host_key}.pub", f"{host_key}.pub")
-    _write(root / AUTHORIZED_KEYS.lstrip("/"), Path(f"{paths.client_key}.pub").read_text(),
-           0o644)
+    _write(root / AUTHORIZED_KEYS.lstrip("/"), Path(f"{paths.client_key}.pub").read_text(), 0o644)
     _write(root / "etc" / "hostname", "ringbench-guest\n", 0o644)
     _write(root / "etc" / "hosts", HOSTS, 0o644)
     (root / "run" / "sshd").mkdir(parents=True, exist_ok=True)  # the container's sshd

@@ -49,24 +49,57 @@ def start_uml(ctx: LabContext) -> Endpoint:
     net.enable_forwarding(link.netns)
     net.route_via(UML_SUBNET, link)
     disk = guest_disk(ctx.image, ctx.paths.run / "uml.ext4")
-    argv = ["ip", "netns", "exec", link.netns, "linux", "mem=512M", f"ubd0={disk}",
-            "root=/dev/ubda", "rw", "init=/sbin/init", f"eth0=tuntap,{UML_TAP}",
-            "con=null", "con0=fd:0,fd:1", f"rb_ip={UML_GUEST_IP}",
-            f"rb_gw={UML_TAP_IP.split('/')[0]}", "rb_hostname=uml"]
+    argv = [
+        "ip",
+        "netns",
+        "exec",
+        link.netns,
+        "linux",
+        "mem=512M",
+        f"ubd0={disk}",
+        "root=/dev/ubda",
+        "rw",
+        "init=/sbin/init",
+        f"eth0=tuntap,{UML_TAP}",
+        "con=null",
+        "con0=fd:0,fd:1",
+        f"rb_ip={UML_GUEST_IP}",
+        f"rb_gw={UML_TAP_IP.split('/')[0]}",
+        "rb_hostname=uml",
+    ]
     pid = spawn_recorded(ctx, "uml", argv, "User-Mode Linux")
     return Endpoint(UML_GUEST_IP.split("/")[0], 22, pid)
 
 
 def _qemu_argv(ctx: LabContext, name: str, accel: str, port: int, disk: Path) -> list[str]:
     kernel = ctx.image.kernel
-    append = (f"console=ttyS0 root=/dev/vda rw init=/sbin/init quiet rb_ip=10.0.2.15/24 "
-              f"rb_gw=10.0.2.2 rb_modules=virtio_net rb_hostname={name}")
-    return ["qemu-system-x86_64", "-accel", accel, "-m", "1024", "-smp", "1",
-            "-nographic", "-no-reboot", "-kernel", str(kernel.vmlinuz),
-            "-initrd", str(kernel.initrd), "-append", append,
-            "-drive", f"file={disk},if=virtio,format=raw",
-            "-netdev", f"user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:22",
-            "-device", "virtio-net-pci,netdev=n0"]
+    append = (
+        f"console=ttyS0 root=/dev/vda rw init=/sbin/init quiet rb_ip=10.0.2.15/24 "
+        f"rb_gw=10.0.2.2 rb_modules=virtio_net rb_hostname={name}"
+    )
+    return [
+        "qemu-system-x86_64",
+        "-accel",
+        accel,
+        "-m",
+        "1024",
+        "-smp",
+        "1",
+        "-nographic",
+        "-no-reboot",
+        "-kernel",
+        str(kernel.vmlinuz),
+        "-initrd",
+        str(kernel.initrd),
+        "-append",
+        append,
+        "-drive",
+        f"file={disk},if=virtio,format=raw",
+        "-netdev",
+        f"user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:22",
+        "-device",
+        "virtio-net-pci,netdev=n0",
+    ]
 
 
 def start_tcg(ctx: LabContext) -> Endpoint:
@@ -80,8 +113,11 @@ def start_tcg(ctx: LabContext) -> Endpoint:
 def kvm_key(ctx: LabContext) -> dict[str, str]:
     """What decides whether KVM boots a guest here: the machine's kernel, QEMU, the guest's."""
     qemu = Path("/usr/bin/qemu-system-x86_64")
-    return {"host_kernel": platform.release(), "guest_kernel": ctx.image.kernel.version,
-            "qemu_mtime": str(qemu.stat().st_mtime_ns if qemu.exists() else 0)}
+    return {
+        "host_kernel": platform.release(),
+        "guest_kernel": ctx.image.kernel.version,
+        "qemu_mtime": str(qemu.stat().st_mtime_ns if qemu.exists() else 0),
+    }
 
 
 def cached_kvm_failure(ctx: LabContext) -> str | None:
@@ -93,13 +129,17 @@ def cached_kvm_failure(ctx: LabContext) -> str | None:
     if verdict.get("key") != kvm_key(ctx) or verdict.get("booted"):
         return None
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(verdict.get("time", 0)))
-    return (f"{verdict.get('reason')} (bounded boot of {when}; remove "
-            f"{ctx.paths.kvm_verdict} to try again)")
+    return (
+        f"{verdict.get('reason')} (bounded boot of {when}; remove "
+        f"{ctx.paths.kvm_verdict} to try again)"
+    )
 
 
 def record_kvm(ctx: LabContext, booted: bool, reason: str) -> None:
-    atomic_write_json(ctx.paths.kvm_verdict, {"key": kvm_key(ctx), "booted": booted,
-                                              "reason": reason, "time": time.time()})
+    atomic_write_json(
+        ctx.paths.kvm_verdict,
+        {"key": kvm_key(ctx), "booted": booted, "reason": reason, "time": time.time()},
+    )
 
 
 def start_kvm(ctx: LabContext) -> Endpoint:

@@ -87,8 +87,7 @@ def start_native(ctx: LabContext) -> Endpoint:
     authorized = root / "authorized_keys"
     authorized.write_text(Path(f"{ctx.paths.client_key}.pub").read_text())
     config = root / "sshd_config"
-    config.write_text(loopback_sshd_config(port, ctx.paths.host_key, root / "sshd.pid",
-                                           authorized))
+    config.write_text(loopback_sshd_config(port, ctx.paths.host_key, root / "sshd.pid", authorized))
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
     pid = spawn_recorded(ctx, "native", [SSHD, "-D", "-e", "-f", str(config)], "sshd")
@@ -106,10 +105,24 @@ def start_container(ctx: LabContext) -> Endpoint:
     net.create_veth(link)
     root = ctx.image.rootfs
     (root / "run" / "sshd").mkdir(parents=True, exist_ok=True)
-    argv = ["ip", "netns", "exec", link.netns,
-            "unshare", "--mount", "--uts", "--ipc", "--pid", "--fork",
-            f"--mount-proc={root / 'proc'}",
-            "chroot", str(root), SSHD, "-D", "-e"]
+    argv = [
+        "ip",
+        "netns",
+        "exec",
+        link.netns,
+        "unshare",
+        "--mount",
+        "--uts",
+        "--ipc",
+        "--pid",
+        "--fork",
+        f"--mount-proc={root / 'proc'}",
+        "chroot",
+        str(root),
+        SSHD,
+        "-D",
+        "-e",
+    ]
     pid = spawn_recorded(ctx, "container", argv, "unshare chroot sshd")
     return Endpoint(link.ns_address, 22, pid)
 
@@ -119,15 +132,37 @@ def specs() -> list[HostSpec]:
     from runners.lab import guests
 
     return [
-        HostSpec("native", "hardware-assisted",
-                 "KVM, type 1 (this machine is itself a KVM guest)", start_native, 15.0),
-        HostSpec("container", "container", "none: Linux namespaces on the host's kernel",
-                 start_container, 20.0),
-        HostSpec("uml", "paravirtualized",
-                 "User-Mode Linux, type 2 (a guest kernel as host processes)",
-                 guests.start_uml, 90.0),
-        HostSpec("tcg", "binary-translation", "QEMU TCG, type 2", guests.start_tcg, 240.0,
-                 own_clock=True),
-        HostSpec("kvm", "hardware-assisted", "QEMU/KVM nested, type 2 on a KVM guest",
-                 guests.start_kvm, guests.KVM_BOOT_S, optional=True, own_clock=True),
+        HostSpec(
+            "native",
+            "hardware-assisted",
+            "KVM, type 1 (this machine is itself a KVM guest)",
+            start_native,
+            15.0,
+        ),
+        HostSpec(
+            "container",
+            "container",
+            "none: Linux namespaces on the host's kernel",
+            start_container,
+            20.0,
+        ),
+        HostSpec(
+            "uml",
+            "paravirtualized",
+            "User-Mode Linux, type 2 (a guest kernel as host processes)",
+            guests.start_uml,
+            90.0,
+        ),
+        HostSpec(
+            "tcg", "binary-translation", "QEMU TCG, type 2", guests.start_tcg, 240.0, own_clock=True
+        ),
+        HostSpec(
+            "kvm",
+            "hardware-assisted",
+            "QEMU/KVM nested, type 2 on a KVM guest",
+            guests.start_kvm,
+            guests.KVM_BOOT_S,
+            optional=True,
+            own_clock=True,
+        ),
     ]

@@ -72,12 +72,15 @@ def check_replaceable(path: Path) -> None:
         hosts = ()
     if hosts and all(h.is_local for h in hosts):
         return  # the shipped default: this machine only, nothing of the user's to lose
-    raise LabError(f"{path} holds hosts the lab did not write: it is kept; give the lab "
-                   "its own file with 'ringbench lab up --inventory FILE'")
+    raise LabError(
+        f"{path} holds hosts the lab did not write: it is kept; give the lab "
+        "its own file with 'ringbench lab up --inventory FILE'"
+    )
 
 
-def write_inventory(path: Path, records: list[HostRecord], key_file: Path,
-                    known_hosts: Path) -> None:
+def write_inventory(
+    path: Path, records: list[HostRecord], key_file: Path, known_hosts: Path
+) -> None:
     """Write the inventory atomically, then read it back as ringbench will (a check)."""
     check_replaceable(path)
     atomic_write_text(path, render(records, key_file, known_hosts))

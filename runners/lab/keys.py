@@ -11,14 +11,18 @@ from runners.lab.procs import run_cmd
 
 def _keygen(path: Path, comment: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    run_cmd(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
-            timeout_s=30)
+    run_cmd(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+        timeout_s=30,
+    )
 
 
 def ensure_keys(paths: LabPaths) -> None:
     """The client key the lab logs in with and the host key every lab sshd presents."""
-    for path, comment in ((paths.client_key, "ringbench-lab"),
-                          (paths.host_key, "ringbench-lab-host")):
+    for path, comment in (
+        (paths.client_key, "ringbench-lab"),
+        (paths.host_key, "ringbench-lab-host"),
+    ):
         if not (path.is_file() and Path(f"{path}.pub").is_file()):
             path.unlink(missing_ok=True)
             Path(f"{path}.pub").unlink(missing_ok=True)

@@ -42,8 +42,14 @@ class UpResult:
 
 def _progress(console: Console, *, per_host: bool = False) -> Progress:
     label = "{task.fields[host]:<10}" if per_host else ""
-    return Progress(SpinnerColumn(), TextColumn(label), BarColumn(), TimeElapsedColumn(),
-                    TextColumn("{task.description}"), console=console)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn(label),
+        BarColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+    )
 
 
 def remove_previous(paths: LabPaths) -> Leftovers | None:
@@ -53,16 +59,22 @@ def remove_previous(paths: LabPaths) -> Leftovers | None:
         return None
     left = cleanup(previous.state)
     if left.survivors:
-        raise LabError(f"processes {', '.join(map(str, left.survivors))} of the previous lab "
-                       "survive SIGKILL: the state file is kept; try 'lab down' again")
+        raise LabError(
+            f"processes {', '.join(map(str, left.survivors))} of the previous lab "
+            "survive SIGKILL: the state file is kept; try 'lab down' again"
+        )
     endpoints = [(r.address, r.port) for r in previous.state.hosts.values() if r.address]
     keys.forget(default_known_hosts(), endpoints)
     paths.state_file.unlink(missing_ok=True)
     return left
 
 
-def up(console: Console, paths: LabPaths, inventory: Path,
-       host_filter: Callable[[hosts.HostSpec], bool] | None = None) -> UpResult:
+def up(
+    console: Console,
+    paths: LabPaths,
+    inventory: Path,
+    host_filter: Callable[[hosts.HostSpec], bool] | None = None,
+) -> UpResult:
     """Bring the whole lab up; hosts that do not come up are reported, not raised."""
     timings: dict[str, float] = {}
     started = time.monotonic()
@@ -96,8 +108,9 @@ def up(console: Console, paths: LabPaths, inventory: Path,
     for record in records:
         timings[f"boot:{record.name}"] = record.boot_s
     if not any(r.state == "up" for r in records):
-        raise LabError("no host of the lab came up: " + "; ".join(
-            f"{r.name}: {r.reason}" for r in records))
+        raise LabError(
+            "no host of the lab came up: " + "; ".join(f"{r.name}: {r.reason}" for r in records)
+        )
     invfile.write_inventory(inventory, records, paths.client_key, default_known_hosts())
     timings["total"] = time.monotonic() - started
     return UpResult(tuple(records), timings, previous, inventory)

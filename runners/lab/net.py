@@ -60,8 +60,10 @@ def list_netns() -> list[str]:
 
 
 def link_exists(name: str) -> bool:
-    return run_cmd(["ip", "link", "show", "dev", name], timeout_s=IP_TIMEOUT_S,
-                   check=False).returncode == 0
+    return (
+        run_cmd(["ip", "link", "show", "dev", name], timeout_s=IP_TIMEOUT_S, check=False).returncode
+        == 0
+    )
 
 
 def delete_link(name: str) -> None:
@@ -84,8 +86,10 @@ def check_free(subnet: str) -> None:
         except ValueError:
             continue
         if other.version == 4 and other.prefixlen > 0 and wanted.overlaps(other):
-            raise LabError(f"the lab's subnet {wanted} overlaps {other} (dev "
-                           f"{route.get('dev')}) on this machine: the lab will not use it")
+            raise LabError(
+                f"the lab's subnet {wanted} overlaps {other} (dev "
+                f"{route.get('dev')}) on this machine: the lab will not use it"
+            )
 
 
 def create_netns(name: str) -> None:
@@ -95,8 +99,7 @@ def create_netns(name: str) -> None:
 
 def create_veth(link: Link) -> None:
     """The veth pair: one end on the host, the other moved into the namespace."""
-    ip("link", "add", link.host_if, "type", "veth", "peer", "name", link.ns_if,
-       "netns", link.netns)
+    ip("link", "add", link.host_if, "type", "veth", "peer", "name", link.ns_if, "netns", link.netns)
     ip("addr", "add", link.host_ip, "dev", link.host_if)
     ip("link", "set", link.host_if, "up")
     ip("addr", "add", link.ns_ip, "dev", link.ns_if, netns=link.netns)
@@ -111,8 +114,10 @@ def create_tap(netns: str, tap: str, address: str) -> None:
 
 
 def enable_forwarding(netns: str) -> None:
-    run_cmd(["ip", "netns", "exec", netns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"],
-            timeout_s=IP_TIMEOUT_S)
+    run_cmd(
+        ["ip", "netns", "exec", netns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"],
+        timeout_s=IP_TIMEOUT_S,
+    )
 
 
 def route_via(subnet: str, link: Link) -> None:

@@ -29,31 +29,53 @@ INSTALL_TIMEOUT_S = 900.0
 
 def missing_packages() -> list[str]:
     """The lab's packages that dpkg does not list as installed."""
-    out = run_cmd(["dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\n",
-                   *PACKAGES], timeout_s=30, check=False).stdout
-    installed = {line.split()[0] for line in out.splitlines()
-                 if line.endswith(" installed")}
+    out = run_cmd(
+        ["dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\n", *PACKAGES],
+        timeout_s=30,
+        check=False,
+    ).stdout
+    installed = {line.split()[0] for line in out.splitlines() if line.endswith(" installed")}
     return [p for p in PACKAGES if p not in installed]
 
 
 def install(packages: list[str], progress: Progress) -> None:
     """``apt-get update`` then ``apt-get install``, with a bar fed by apt's status lines."""
     if shutil.which("apt-get") is None:
-        raise LabError(f"missing Debian packages {', '.join(packages)} and no apt-get: "
-                       "install them by hand")
+        raise LabError(
+            f"missing Debian packages {', '.join(packages)} and no apt-get: install them by hand"
+        )
     if os.geteuid() != 0:
-        raise LabError(f"missing Debian packages {', '.join(packages)}: run as root, or "
-                       f"sudo apt-get install {' '.join(packages)}")
+        raise LabError(
+            f"missing Debian packages {', '.join(packages)}: run as root, or "
+            f"sudo apt-get install {' '.join(packages)}"
+        )
     env = {"DEBIAN_FRONTEND": "noninteractive"}
     task = progress.add_task(f"apt-get install {' '.join(packages)}", total=100)
     progress.update(task, description="apt-get update")
     run_cmd(["apt-get", "update", "-qq"], timeout_s=UPDATE_TIMEOUT_S, env=env)
-    argv = ["timeout", "-k", "10", f"{INSTALL_TIMEOUT_S:g}", "apt-get", "install", "-y",
-            "--no-install-recommends", "-o", "APT::Status-Fd=1", *packages]
+    argv = [
+        "timeout",
+        "-k",
+        "10",
+        f"{INSTALL_TIMEOUT_S:g}",
+        "apt-get",
+        "install",
+        "-y",
+        "--no-install-recommends",
+        "-o",
+        "APT::Status-Fd=1",
+        *packages,
+    ]
     lines: list[str] = []
     started = time.monotonic()
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          stdin=subprocess.DEVNULL, env={**os.environ, **env}) as proc:
+    with subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **env},
+    ) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:  # bounded: timeout(1) ends apt-get, which closes stdout
             lines = [*lines[-30:], line]
@@ -64,6 +86,8 @@ def install(packages: list[str], progress: Progress) -> None:
                 progress.update(task, completed=share, description=f"apt-get: {what.strip()}")
         code = proc.wait(timeout=30)
     if code != 0:
-        raise LabError(f"apt-get install {' '.join(packages)} failed (exit {code}, after "
-                       f"{time.monotonic() - started:.0f} s): {tail(''.join(lines))}")
+        raise LabError(
+            f"apt-get install {' '.join(packages)} failed (exit {code}, after "
+            f"{time.monotonic() - started:.0f} s): {tail(''.join(lines))}"
+        )
     progress.update(task, completed=100, description=f"installed {' '.join(packages)}")

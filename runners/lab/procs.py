@@ -34,22 +34,38 @@ def tail(text: str, limit: int = TAIL_CHARS) -> str:
     return text if len(text) <= limit else "..." + text[-limit:]
 
 
-def run_cmd(argv: Sequence[str], *, timeout_s: float, check: bool = True,
-            env: Mapping[str, str] | None = None,
-            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_cmd(
+    argv: Sequence[str],
+    *,
+    timeout_s: float,
+    check: bool = True,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run ``argv`` to its end within ``timeout_s``; raise :class:`LabError` on failure."""
     full_env = {**os.environ, **env} if env else None
     try:
-        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout_s,
-                              env=full_env, cwd=cwd, stdin=subprocess.DEVNULL, check=False)
+        done = subprocess.run(
+            list(argv),
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            env=full_env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         raise LabError(f"'{' '.join(argv[:3])} ...' did not finish in {timeout_s:g} s") from None
     except FileNotFoundError:
-        raise LabError(f"{argv[0]} is not installed: run 'ringbench lab up', which installs "
-                       "the lab's packages") from None
+        raise LabError(
+            f"{argv[0]} is not installed: run 'ringbench lab up', which installs the lab's packages"
+        ) from None
     if check and done.returncode != 0:
-        raise LabError(f"'{' '.join(argv[:4])}' failed (exit {done.returncode}): "
-                       f"{tail(done.stderr or done.stdout)}")
+        raise LabError(
+            f"'{' '.join(argv[:4])}' failed (exit {done.returncode}): "
+            f"{tail(done.stderr or done.stdout)}"
+        )
     return done
 
 
@@ -58,8 +74,14 @@ def spawn(argv: Sequence[str], *, tag: str, log: Path, stdin_devnull: bool = Tru
     log.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, TAG_VAR: tag}
     with log.open("ab") as out:
-        proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL if stdin_devnull else None,
-                                stdout=out, stderr=out, env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL if stdin_devnull else None,
+            stdout=out,
+            stderr=out,
+            env=env,
+            start_new_session=True,
+        )
     _CHILDREN[proc.pid] = proc
     return proc.pid
 
@@ -143,4 +165,3 @@ def kill_all(pids: Sequence[int], *, grace_s: float = 3.0) -> list[int]:
                 break
             time.sleep(0.05)
     return [p for p in pids if alive(p, None)]
-

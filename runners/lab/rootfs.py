@@ -72,14 +72,22 @@ def find_kernel() -> Kernel:
         if initrd.is_file() and (modules / "modules.dep").is_file():
             found.append(Kernel(version, vmlinuz, initrd, modules))
     if not found:
-        raise LabError("no Debian kernel in /boot (vmlinuz-*-amd64 with its initrd and "
-                       "modules): apt-get install linux-image-amd64")
+        raise LabError(
+            "no Debian kernel in /boot (vmlinuz-*-amd64 with its initrd and "
+            "modules): apt-get install linux-image-amd64"
+        )
     return max(found, key=lambda k: _version_key(k.version))
 
 
 def recipe() -> dict[str, object]:
-    return {"tool": "debootstrap", "suite": SUITE, "variant": "minbase",
-            "include": sorted(INCLUDE), "mirror": MIRROR, "arch": "amd64"}
+    return {
+        "tool": "debootstrap",
+        "suite": SUITE,
+        "variant": "minbase",
+        "include": sorted(INCLUDE),
+        "mirror": MIRROR,
+        "arch": "amd64",
+    }
 
 
 def digest(data: object) -> str:
@@ -89,8 +97,9 @@ def digest(data: object) -> str:
 def _unmount_below(path: Path) -> None:
     """Unmount what an interrupted debootstrap left mounted inside ``path`` (proc, sys)."""
     mounts = Path("/proc/self/mountinfo").read_text().splitlines()
-    inside = [line.split()[4] for line in mounts
-              if line.split()[4].startswith(f"{path.resolve()}/")]
+    inside = [
+        line.split()[4] for line in mounts if line.split()[4].startswith(f"{path.resolve()}/")
+    ]
     for point in sorted(inside, key=len, reverse=True):
         run_cmd(["umount", "-l", point], timeout_s=30, check=False)
 
@@ -119,8 +128,14 @@ def build_rootfs(paths: LabPaths, progress: Progress) -> Path:
     _remove_tree(tmp)
     tmp.parent.mkdir(parents=True, exist_ok=True)
     task = progress.add_task(f"debootstrap {SUITE} (minbase, {', '.join(INCLUDE)})", total=None)
-    argv = ["debootstrap", "--variant=minbase", f"--include={','.join(INCLUDE)}", SUITE,
-            str(tmp), MIRROR]
+    argv = [
+        "debootstrap",
+        "--variant=minbase",
+        f"--include={','.join(INCLUDE)}",
+        SUITE,
+        str(tmp),
+        MIRROR,
+    ]
     started = time.monotonic()
     try:
         run_cmd(argv, timeout_s=DEBOOTSTRAP_TIMEOUT_S)
@@ -131,8 +146,12 @@ def build_rootfs(paths: LabPaths, progress: Progress) -> Path:
     _remove_tree(target)
     tmp.rename(target)
     _prune(target)
-    progress.update(task, total=1, completed=1,
-                    description=f"root file system built in {time.monotonic() - started:.0f} s")
+    progress.update(
+        task,
+        total=1,
+        completed=1,
+        description=f"root file system built in {time.monotonic() - started:.0f} s",
+    )
     return target
 
 
@@ -166,9 +185,16 @@ def _copy_modules(kernel: Kernel, root: Path) -> None:
 
 def image_hash(rootfs: Path, kernel: Kernel, paths: LabPaths) -> str:
     keys = [Path(f"{paths.host_key}.pub").read_text(), Path(f"{paths.client_key}.pub").read_text()]
-    return digest({"rootfs": rootfs.name, "kernel": kernel.version,
-                   "modules": GUEST_MODULES, "files": guestfiles.fingerprint(), "keys": keys,
-                   "size": IMAGE_SIZE})
+    return digest(
+        {
+            "rootfs": rootfs.name,
+            "kernel": kernel.version,
+            "modules": GUEST_MODULES,
+            "files": guestfiles.fingerprint(),
+            "keys": keys,
+            "size": IMAGE_SIZE,
+        }
+    )
 
 
 def build_image(paths: LabPaths, rootfs: Path, progress: Progress) -> Image:
@@ -183,15 +209,28 @@ def build_image(paths: LabPaths, rootfs: Path, progress: Progress) -> Image:
     _remove_tree(tmp)
     tmp.mkdir(parents=True)
     task = progress.add_task("guest image: copy, configure, mkfs.ext4", total=3)
-    run_cmd(["cp", "-a", "--reflink=auto", str(rootfs), str(tmp / "rootfs")],
-            timeout_s=COPY_TIMEOUT_S)
+    run_cmd(
+        ["cp", "-a", "--reflink=auto", str(rootfs), str(tmp / "rootfs")], timeout_s=COPY_TIMEOUT_S
+    )
     (tmp / "rootfs" / ".complete").unlink()
     progress.advance(task)
     guestfiles.install(tmp / "rootfs", paths)
     _copy_modules(kernel, tmp / "rootfs")
     progress.advance(task)
-    run_cmd(["mkfs.ext4", "-q", "-F", "-L", "ringbench", "-d", str(tmp / "rootfs"),
-             str(tmp / "disk.ext4"), IMAGE_SIZE], timeout_s=MKFS_TIMEOUT_S)
+    run_cmd(
+        [
+            "mkfs.ext4",
+            "-q",
+            "-F",
+            "-L",
+            "ringbench",
+            "-d",
+            str(tmp / "rootfs"),
+            str(tmp / "disk.ext4"),
+            IMAGE_SIZE,
+        ],
+        timeout_s=MKFS_TIMEOUT_S,
+    )
     progress.advance(task)
     (tmp / ".complete").write_text("\n")
     _remove_tree(target)
@@ -205,6 +244,8 @@ def guest_disk(image: Image, dest: Path) -> Path:
     """A private, sparse copy of the image for one guest (the cache stays pristine)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.unlink(missing_ok=True)
-    run_cmd(["cp", "--sparse=always", "--reflink=auto", str(image.disk), str(dest)],
-            timeout_s=COPY_TIMEOUT_S)
+    run_cmd(
+        ["cp", "--sparse=always", "--reflink=auto", str(image.disk), str(dest)],
+        timeout_s=COPY_TIMEOUT_S,
+    )
     return dest

@@ -70,12 +70,16 @@ class LabState:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LabState:
         if data.get("format_version") != FORMAT_VERSION:
-            raise LabError(f"lab state format {data.get('format_version')!r}, this ringbench "
-                           f"reads {FORMAT_VERSION}: remove the lab by hand (see the file)")
+            raise LabError(
+                f"lab state format {data.get('format_version')!r}, this ringbench "
+                f"reads {FORMAT_VERSION}: remove the lab by hand (see the file)"
+            )
         return cls(
-            tag=str(data["tag"]), created=float(data["created"]),
+            tag=str(data["tag"]),
+            created=float(data["created"]),
             processes=[ProcessRecord(**p) for p in data["processes"]],
-            netns=list(data["netns"]), links=list(data["links"]),
+            netns=list(data["netns"]),
+            links=list(data["links"]),
             hosts={k: HostRecord(**v) for k, v in data["hosts"].items()},
         )
 
@@ -143,8 +147,9 @@ class Leftovers:
 
 def lab_processes(state: LabState) -> list[int]:
     """Every live process of the lab: tagged, recorded (same start time) and their children."""
-    recorded = [p.pid for p in state.processes if p.start is not None
-                and start_time(p.pid) == p.start]
+    recorded = [
+        p.pid for p in state.processes if p.start is not None and start_time(p.pid) == p.start
+    ]
     found = with_descendants(sorted({*tagged(state.tag), *recorded}))
     return [pid for pid in found if alive(pid, None)]  # a zombie is gone, only not yet reaped
 

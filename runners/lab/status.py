@@ -12,7 +12,7 @@ from runners.lab.procs import alive
 from runners.lab.state import StateFile
 
 BANNER_TIMEOUT_S = 2.0
-ORDER = {name: i for i, name in enumerate(('native', 'container', 'uml', 'tcg', 'kvm'))}
+ORDER = {name: i for i, name in enumerate(("native", "container", "uml", "tcg", "kvm"))}
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +27,10 @@ class HostStatus:
 
 def answers(address: str, port: int) -> bool:
     """Whether an SSH server answers with its banner at ``address:port`` (bounded)."""
-    with contextlib.suppress(OSError), socket.create_connection(
-            (address, port), timeout=BANNER_TIMEOUT_S) as sock:
+    with (
+        contextlib.suppress(OSError),
+        socket.create_connection((address, port), timeout=BANNER_TIMEOUT_S) as sock,
+    ):
         sock.settimeout(BANNER_TIMEOUT_S)
         return sock.recv(4).startswith(b"SSH-")
     return False
@@ -45,15 +47,35 @@ def lab_status(paths: LabPaths) -> list[HostStatus] | None:
         where = f"{record.address}:{record.port}" if record.address else "-"
         procs = [p for p in state.processes if p.host == record.name]
         if record.state != "up":
-            out.append(HostStatus(record.name, record.virt_class, where, record.state, None,
-                                  record.reason))
+            out.append(
+                HostStatus(record.name, record.virt_class, where, record.state, None, record.reason)
+            )
         elif not any(alive(p.pid, p.start) for p in procs):
-            out.append(HostStatus(record.name, record.virt_class, where, "down", None,
-                                  "its process is gone (killed or crashed): run 'lab up'"))
+            out.append(
+                HostStatus(
+                    record.name,
+                    record.virt_class,
+                    where,
+                    "down",
+                    None,
+                    "its process is gone (killed or crashed): run 'lab up'",
+                )
+            )
         elif not answers(record.address, record.port):
-            out.append(HostStatus(record.name, record.virt_class, where, "not answering",
-                                  time.time() - record.started, "no SSH banner"))
+            out.append(
+                HostStatus(
+                    record.name,
+                    record.virt_class,
+                    where,
+                    "not answering",
+                    time.time() - record.started,
+                    "no SSH banner",
+                )
+            )
         else:
-            out.append(HostStatus(record.name, record.virt_class, where, "up",
-                                  time.time() - record.started, ""))
+            out.append(
+                HostStatus(
+                    record.name, record.virt_class, where, "up", time.time() - record.started, ""
+                )
+            )
     return out
