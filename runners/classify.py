@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from runners.metadata import first_line
+
 if TYPE_CHECKING:
     from runners.probe import Evidence
 
@@ -156,13 +158,6 @@ class _Draft:
         )
 
 
-def _line(text: str | None) -> str | None:
-    """The first line, stripped; None when there is none."""
-    if text is None or not text.strip():
-        return None
-    return text.strip().splitlines()[0].strip()
-
-
 def _cpuinfo(ev: Evidence, name: str) -> str | None:
     match = re.search(rf"^{name}\s*:\s*(.*)$", ev.cpuinfo or "", re.MULTILINE)
     return match.group(1).strip() if match else None
@@ -182,7 +177,7 @@ def _hypervisor(ev: Evidence, notes: list[str]) -> _Draft | None:
         return _Draft(HW, name, line)
     if ev.harness_error:  # on other architectures there is no CPUID to miss
         notes.append(f"no CPUID evidence: {ev.harness_error}")
-    detected = _line(ev.detect_virt_vm)
+    detected = first_line(ev.detect_virt_vm)
     if detected in DETECT_VM and detected != "uml":
         return _Draft(*DETECT_VM[detected], f"systemd-detect-virt --vm says {detected!r}")
     if "hypervisor" in (_cpuinfo(ev, "flags") or "").split():
@@ -194,9 +189,9 @@ def _xen(
     ev: Evidence, outer: _Draft | None, notes: list[str]
 ) -> tuple[_Draft | None, _Draft | None]:
     """What /sys/hypervisor says: (the hypervisor layer, a Xen PV guest layer or None)."""
-    if _line(ev.hypervisor_type) != "xen":
+    if first_line(ev.hypervisor_type) != "xen":
         return outer, None
-    guest = _line(ev.hypervisor_guest_type) or "HVM"
+    guest = first_line(ev.hypervisor_guest_type) or "HVM"
     line = f"/sys/hypervisor/type 'xen', guest_type {guest!r}"
     if guest == "PV":
         pv = _Draft("paravirtualized", "Xen PV", line)
@@ -221,7 +216,7 @@ def _uml(ev: Evidence, notes: list[str]) -> _Draft | None:
         if host := _cpuinfo(ev, "host"):
             draft.evidence.append(f"/proc/cpuinfo host {host!r}")
         return draft
-    if _line(ev.detect_virt_vm) != "uml":
+    if first_line(ev.detect_virt_vm) != "uml":
         return None
     if vendor is not None:
         notes.append(f"systemd-detect-virt --vm says 'uml', /proc/cpuinfo vendor_id {vendor!r}")
@@ -235,7 +230,7 @@ def _dmi(ev: Evidence, outer: _Draft | None, notes: list[str]) -> None:
         ("product_name", ev.dmi_product_name),
         ("bios_vendor", ev.dmi_bios_vendor),
     ):
-        text = _line(value)
+        text = first_line(value)
         fits = {t for name, ts in DMI_NAMES if text and name in text.lower() for t in ts}
         if not fits:
             continue
@@ -254,7 +249,7 @@ def _support_vm(ev: Evidence, vm: list[_Draft], notes: list[str]) -> None:
     outer = vm[0] if vm and vm[0].technology != UML else None  # Xen PV is its own hypervisor
     inner = vm[-1] if vm else None
     _dmi(ev, outer, notes)
-    detected = _line(ev.detect_virt_vm)
+    detected = first_line(ev.detect_virt_vm)
     said = f"systemd-detect-virt --vm says {detected!r}"
     if detected is None or (inner is not None and said in inner.evidence):
         pass
@@ -296,7 +291,7 @@ def _container(ev: Evidence, notes: list[str]) -> _Draft | None:
         markers.append(("Podman", "/run/.containerenv exists"))
     if ev.dockerenv:
         markers.append(("Docker", "/.dockerenv exists"))
-    said = _line(ev.detect_virt_container)
+    said = first_line(ev.detect_virt_container)
     if said is not None and said != "none":
         line = f"systemd-detect-virt --container says {said!r}"
         markers.append((DETECT_CONTAINER.get(said, said), line))
@@ -310,7 +305,7 @@ def _container(ev: Evidence, notes: list[str]) -> _Draft | None:
     sched = re.search(r"\((\d+), #threads", ev.pid1_sched or "")
     if sched and sched.group(1) != "1":
         spaces.append((NAMESPACES, f"/proc/1/sched shows PID 1 as host PID {sched.group(1)}"))
-    comm1, comm2 = _line(ev.pid1_comm), _line(ev.pid2_comm)
+    comm1, comm2 = first_line(ev.pid1_comm), first_line(ev.pid2_comm)
     if comm1 is not None and comm2 != "kthreadd":
         seen = f"PID 2 is {comm2!r}" if comm2 else "there is no PID 2"
         spaces.append((NAMESPACES, f"{seen}, not kthreadd: a PID namespace"))

@@ -15,7 +15,7 @@ from runners.errors import UserError
 from runners.files import atomic_write_json
 from runners.inventory import Host, load_inventory
 from runners.pipeline import ProbedHost, probe_host
-from runners.plan import ConnectOptions, connect
+from runners.plan import LOCAL_HOST, ConnectOptions, connect
 from runners.ssh import TransportError
 from runners.transport import CommandError
 from suites.build import build
@@ -72,8 +72,6 @@ def cmd_probe(
     out: Path | None,
 ) -> int:
     """Deploy the harness and probe each host: facts, layers with evidence, the declared class."""
-    from runners.cmd_run import LOCAL_HOST  # the same stand-in host as `run --local`
-
     hosts = [LOCAL_HOST] if local else load_inventory(inventory).select(patterns)
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(hosts))) as pool:
         found = list(pool.map(lambda h: _probe_one(h, options), hosts))

@@ -15,7 +15,7 @@ from runners.errors import UserError
 from runners.execute import BenchOutcome, RunConfig, Status
 from runners.inventory import Host, load_inventory
 from runners.pipeline import HostOutcome, Run, RunInterrupted, check_workdir, inventory_snapshot
-from runners.plan import ConnectOptions, RunPlan, plan_hosts
+from runners.plan import LOCAL_HOST, ConnectOptions, RunPlan, plan_hosts
 from runners.progress import ProgressReporter
 from runners.store import ResultStore, RunDir
 from runners.transport import LocalConnection
@@ -23,22 +23,6 @@ from suites.build import BuildInfo, build
 from suites.catalog import Catalog, load_catalog
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
-LOCAL_HOST = Host(
-    name="localhost",
-    connection="local",
-    address="localhost",
-    user=None,
-    port=22,
-    key_file=None,
-    ssh_common_args=None,
-    proxy_jump=None,
-    virt_class=None,
-    machine="localhost",
-    baseline=None,
-    hypervisor=None,
-    groups=(),
-    line=0,
-)
 
 
 def format_seconds(value: float) -> str:

@@ -145,11 +145,11 @@ class HostReader:
         return result.stdout if result.ok else None
 
 
-def _first_line(text: str | None) -> str | None:
-    if text is None:
+def first_line(text: str | None) -> str | None:
+    """The first line of ``text``, stripped; None when there is none."""
+    if text is None or not text.strip():
         return None
-    line = text.strip().splitlines()[0].strip() if text.strip() else ""
-    return line or None
+    return text.strip().splitlines()[0].strip()
 
 
 def _put(metadata: Metadata, key: str, value: str | int | float | None) -> None:
@@ -162,7 +162,7 @@ def _put(metadata: Metadata, key: str, value: str | int | float | None) -> None:
 def collect_system(reader: HostReader, metadata: Metadata) -> None:
     """Host name, kernel, architecture, boot time, kernel command line."""
     names: list[str | None] = [
-        _first_line(reader.read(f"/proc/sys/kernel/{n}")) for n in ("hostname", "osrelease", "arch")
+        first_line(reader.read(f"/proc/sys/kernel/{n}")) for n in ("hostname", "osrelease", "arch")
     ]
     if names[2] is None:  # /proc/sys/kernel/arch is recent: ask uname(1)
         names = list((reader.command(["uname", "-n", "-r", "-m"]) or "").split()) or names
@@ -172,8 +172,8 @@ def collect_system(reader: HostReader, metadata: Metadata) -> None:
         _put(metadata, "kernel", kernel)
         _put(metadata, "arch", arch)
         _put(metadata, "platform", f"Linux-{kernel}-{arch}")
-    _put(metadata, "kernel_version", _first_line(reader.read("/proc/sys/kernel/version")))
-    _put(metadata, "kernel_cmdline", _first_line(reader.read("/proc/cmdline")))
+    _put(metadata, "kernel_version", first_line(reader.read("/proc/sys/kernel/version")))
+    _put(metadata, "kernel_cmdline", first_line(reader.read("/proc/cmdline")))
     stat = reader.read("/proc/stat")
     if stat:
         match = re.search(r"^btime\s+(\d+)", stat, re.MULTILINE)
@@ -204,10 +204,10 @@ def collect_cpu(reader: HostReader, metadata: Metadata) -> None:
     if cpuinfo:
         metadata.update(parse_cpuinfo(cpuinfo))
     cpufreq = "/sys/devices/system/cpu/cpu0/cpufreq"
-    _put(metadata, "cpu_governor", _first_line(reader.read(f"{cpufreq}/scaling_governor")))
-    _put(metadata, "cpu_driver", _first_line(reader.read(f"{cpufreq}/scaling_driver")))
-    boost = _first_line(reader.read("/sys/devices/system/cpu/cpufreq/boost"))
-    no_turbo = _first_line(reader.read("/sys/devices/system/cpu/intel_pstate/no_turbo"))
+    _put(metadata, "cpu_governor", first_line(reader.read(f"{cpufreq}/scaling_governor")))
+    _put(metadata, "cpu_driver", first_line(reader.read(f"{cpufreq}/scaling_driver")))
+    boost = first_line(reader.read("/sys/devices/system/cpu/cpufreq/boost"))
+    no_turbo = first_line(reader.read("/sys/devices/system/cpu/intel_pstate/no_turbo"))
     if boost is not None:
         _put(metadata, "cpu_boost", "on" if boost == "1" else "off")
     elif no_turbo is not None:
@@ -229,12 +229,12 @@ def parse_mitigations(files: dict[str, str]) -> str:
 def collect_kernel_tuning(reader: HostReader, metadata: Metadata) -> None:
     """Clock source, THP, ASLR and CPU vulnerability mitigations."""
     base = "/sys/devices/system/clocksource/clocksource0"
-    _put(metadata, "clocksource", _first_line(reader.read(f"{base}/current_clocksource")))
-    thp = _first_line(reader.read("/sys/kernel/mm/transparent_hugepage/enabled"))
+    _put(metadata, "clocksource", first_line(reader.read(f"{base}/current_clocksource")))
+    thp = first_line(reader.read("/sys/kernel/mm/transparent_hugepage/enabled"))
     if thp:
         match = re.search(r"\[(\w+)\]", thp)
         _put(metadata, "thp", match.group(1) if match else thp)
-    _put(metadata, "aslr", _first_line(reader.read("/proc/sys/kernel/randomize_va_space")))
+    _put(metadata, "aslr", first_line(reader.read("/proc/sys/kernel/randomize_va_space")))
     listing = reader.listdir(VULNERABILITIES)
     if listing:
         reader.prefetch(f"{VULNERABILITIES}/{name}" for name in listing)

@@ -17,6 +17,24 @@ from runners.ssh import SSHConnection, resolve_target
 from runners.transport import Connection, LocalConnection
 from suites.catalog import Benchmark
 
+# The host of `--local`: this machine, measured in place, with no inventory.
+LOCAL_HOST = Host(
+    name="localhost",
+    connection="local",
+    address="localhost",
+    user=None,
+    port=22,
+    key_file=None,
+    ssh_common_args=None,
+    proxy_jump=None,
+    virt_class=None,
+    machine="localhost",
+    baseline=None,
+    hypervisor=None,
+    groups=(),
+    line=0,
+)
+
 
 @dataclass(frozen=True, slots=True)
 class ConnectOptions:

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from runners.classify import Classification, Layer, classify, compare_declared
-from runners.metadata import READ_TIMEOUT_S, HostReader
+from runners.metadata import READ_TIMEOUT_S, HostReader, first_line
 from runners.transport import CommandError, Connection
 
 __all__ = [
@@ -94,12 +94,6 @@ class Evidence:
         return cls(**data)
 
 
-def _first_line(text: str | None) -> str | None:
-    if text is None or not text.strip():
-        return None
-    return text.strip().splitlines()[0].strip()
-
-
 def _harness_cpuid(
     conn: Connection, harness: str | None
 ) -> tuple[dict[str, Any] | None, str | None]:
@@ -111,7 +105,7 @@ def _harness_cpuid(
     except (CommandError, OSError) as exc:
         return None, f"'{harness} probe' failed: {exc}"
     if not result.ok:
-        tail = _first_line(result.stderr) or "no output"
+        tail = first_line(result.stderr) or "no output"
         return None, f"'{harness} probe' exited {result.exited}: {tail}"
     try:
         doc = json.loads(result.stdout)
@@ -161,7 +155,7 @@ def _root_mount(mountinfo: str | None) -> str | None:
 
 def _steal(stat: str | None) -> int | None:
     """The ``steal`` column of the aggregate ``cpu`` line of /proc/stat."""
-    line = _first_line(stat)
+    line = first_line(stat)
     if line is None or not line.startswith("cpu "):
         return None
     columns = line.split()
@@ -205,19 +199,19 @@ def collect_evidence(
         cpuid=cpuid,
         harness_error=harness_error,
         cpuinfo=cpuinfo.split("\n\n")[0].strip() + "\n" if cpuinfo else None,
-        hypervisor_type=_first_line(reader.read("/sys/hypervisor/type")),
-        hypervisor_guest_type=_first_line(reader.read("/sys/hypervisor/guest_type")),
-        dmi_sys_vendor=_first_line(reader.read(f"{dmi}/sys_vendor")),
-        dmi_product_name=_first_line(reader.read(f"{dmi}/product_name")),
-        dmi_bios_vendor=_first_line(reader.read(f"{dmi}/bios_vendor")),
+        hypervisor_type=first_line(reader.read("/sys/hypervisor/type")),
+        hypervisor_guest_type=first_line(reader.read("/sys/hypervisor/guest_type")),
+        dmi_sys_vendor=first_line(reader.read(f"{dmi}/sys_vendor")),
+        dmi_product_name=first_line(reader.read(f"{dmi}/product_name")),
+        dmi_bios_vendor=first_line(reader.read(f"{dmi}/bios_vendor")),
         detect_virt_vm=detect_vm,
         detect_virt_container=detect_container,
         dockerenv=reader.exists("/.dockerenv"),
         containerenv=reader.exists("/run/.containerenv"),
         pid1_cgroup=reader.read("/proc/1/cgroup"),
-        pid1_comm=_first_line(reader.read("/proc/1/comm")),
-        pid1_sched=_first_line(reader.read("/proc/1/sched")),
-        pid2_comm=_first_line(reader.read("/proc/2/comm")),
+        pid1_comm=first_line(reader.read("/proc/1/comm")),
+        pid1_sched=first_line(reader.read("/proc/1/sched")),
+        pid2_comm=first_line(reader.read("/proc/2/comm")),
         root_mount=_root_mount(reader.read("/proc/self/mountinfo")),
         steal_ticks=_steal(reader.read("/proc/stat")),
     )

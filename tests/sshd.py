@@ -17,16 +17,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from runners.sshd_config import loopback_sshd_config
+from runners.lab.procs import with_descendants
+from runners.sshd_config import free_port, loopback_sshd_config
 
 SSHD = Path("/usr/sbin/sshd")
 START_TIMEOUT_S = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def keygen(path: Path) -> Path:
@@ -46,26 +41,6 @@ class ClientKey:
     @property
     def public(self) -> str:
         return Path(f"{self.private}.pub").read_text().strip()
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (read from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 class Sshd:
@@ -130,7 +105,7 @@ class Sshd:
         """SIGKILL the server and every session it serves: the host is gone at once."""
         if self.proc is None:
             return
-        for pid in [*descendants(self.proc.pid), self.proc.pid]:
+        for pid in with_descendants([self.proc.pid]):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         self.proc.wait(timeout=10)

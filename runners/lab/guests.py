@@ -22,11 +22,11 @@ from runners.lab.hosts import (
     Endpoint,
     LabContext,
     LeftOut,
-    free_port,
     require_root,
     spawn_recorded,
 )
 from runners.lab.rootfs import guest_disk
+from runners.sshd_config import free_port
 
 UML_SUBNET = "10.213.3.0/24"
 UML_TAP_IP = "10.213.3.1/24"

@@ -10,7 +10,6 @@ SSH. The native host and the container run sshd directly; the guests are in
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from runners.lab.paths import LabPaths
 from runners.lab.procs import spawn
 from runners.lab.rootfs import Image
 from runners.lab.state import StateFile
-from runners.sshd_config import loopback_sshd_config
+from runners.sshd_config import free_port, loopback_sshd_config
 
 SSHD = "/usr/sbin/sshd"
 
@@ -60,12 +59,6 @@ class HostSpec:
     optional: bool = False
     # A guest kernel with a clock of its own (set from this machine's once it answers).
     own_clock: bool = False
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def spawn_recorded(ctx: LabContext, host: str, argv: list[str], what: str) -> int:

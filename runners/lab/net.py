@@ -33,10 +33,6 @@ class Link:
     def ns_address(self) -> str:
         return self.ns_ip.split("/")[0]
 
-    @property
-    def host_address(self) -> str:
-        return self.host_ip.split("/")[0]
-
 
 def link_for(role: str, index: int) -> Link:
     """The namespace and veth pair of one lab host; ``index`` picks its /30."""
