@@ -71,6 +71,7 @@ def perf(session: nox.Session) -> None:
         "python", "-m", "benchmarks.run_all", *(a for a in session.posargs if a != "--lab-scratch")
     )
     session.run("python", "-m", "benchmarks.ssh_scaling")
+    session.run("python", "-m", "benchmarks.analysis_speed")
     if os.geteuid() == 0:  # the lab needs root; from scratch with `-- --lab-scratch`
         scratch = [] if "--lab-scratch" in session.posargs else ["--skip-scratch"]
         session.run("python", "-m", "benchmarks.lab_timing", *scratch)

@@ -1,1 +1,21 @@
-"""Analysis of ringbench results (overhead, statistics, regressions): arrives with its issue."""
+"""Results into DataFrames: overhead per environment and per mechanism, with intervals.
+
+Every function takes and returns pandas DataFrames (DESIGN.md):
+
+- :func:`load`: result directories into the tidy frame, one row per value;
+- :func:`summarize`: median, 95% bootstrap interval and cv per (run, host, benchmark);
+- :func:`overhead`: each environment against its baseline, with validity flags;
+- :func:`mechanisms`: the cost of one ring transition, VM exit, MMU fault,
+  device request, switch and page walk, per environment;
+- :func:`validity`: what makes a comparison unsound;
+- :func:`compare`: one run against another, host by host;
+- :func:`references.beside_published`: measured ratios beside published ones.
+"""
+
+from analysis.load import load
+from analysis.mechanisms import mechanisms
+from analysis.overhead import compare, overhead
+from analysis.stats import bootstrap, summarize
+from analysis.validity import validity
+
+__all__ = ["bootstrap", "compare", "load", "mechanisms", "overhead", "summarize", "validity"]

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from runners import __version__
+from runners.cmd_analysis import cmd_compare, cmd_overhead
 from runners.cmd_hosts import cmd_inventory_check, cmd_inventory_show, cmd_probe
 from runners.cmd_lab import cmd_lab_down, cmd_lab_status, cmd_lab_up
 from runners.cmd_run import EXIT_INTERRUPTED, EXIT_OK, cmd_run
@@ -163,6 +164,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="the lab's cache and state (default $RINGBENCH_LAB_DIR or /var/cache/ringbench-lab)",
     )
+    p = sub.add_parser(
+        "overhead", help="each environment against its baseline: ratios, mechanisms, validity"
+    )
+    p.add_argument("run", nargs="?", default="latest", help="run id or directory (default latest)")
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument(
+        "--out", type=Path, metavar="DIR", help="tables and figures (default <run>/analysis)"
+    )
+    p.add_argument("--no-plots", action="store_true", help="tables only, no figures")
+    p = sub.add_parser("compare", help="run B against run A, host by host")
+    p.add_argument("run_a", metavar="RUN_A")
+    p.add_argument("run_b", metavar="RUN_B")
+    p.add_argument("--results", type=Path, default=Path("results"))
     return parser
 
 
@@ -229,6 +243,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 as_json=args.json,
                 out=args.out,
             )
+        if args.command == "overhead":
+            return cmd_overhead(
+                console, args.run, results=args.results, out=args.out, plots=not args.no_plots
+            )
+        if args.command == "compare":
+            return cmd_compare(console, args.run_a, args.run_b, results=args.results)
         return cmd_run(
             console,
             local=args.local,

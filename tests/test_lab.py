@@ -22,6 +22,7 @@ import pyperf
 import pytest
 from rich.console import Console
 
+from runners.cmd_analysis import cmd_overhead
 from runners.cmd_lab import cmd_lab_down, cmd_lab_status, cmd_lab_up
 from runners.cmd_run import cmd_run
 from runners.execute import FAST
@@ -122,6 +123,17 @@ def test_lab_up_run_classify_down(harness: BuildInfo, lab_env: Path, out: Consol
     # TCG emulates CPUID without leaving the process, the native host exits to KVM.
     assert median(run_dir, "uml", "syscall-null") > 20 * median(run_dir, "native", "syscall-null")
     assert median(run_dir, "tcg", "trap-cpuid") < median(run_dir, "native", "trap-cpuid")
+    # The analysis of the same run: the intervals say the same, the figures are written.
+    assert cmd_overhead(out, str(run_dir), results, None) == 0
+    document = json.loads((run_dir / "analysis" / "overhead.json").read_text())
+    ratios = {(r["host"], r["benchmark"]): r for r in document["overhead"]}
+    assert ratios[("uml", "syscall-null")]["ratio_low"] > 20
+    assert ratios[("tcg", "trap-cpuid")]["ratio_high"] < 1
+    assert ratios[("tcg", "trap-cpuid")]["verdict"] == "cheaper"
+    ring = {r["host"]: r for r in document["mechanisms"] if r["mechanism"] == "ring transition"}
+    assert ring["uml"]["added_low_ns"] > 1000 and ring["native"]["added_ns"] is None
+    assert {"kernel", "cpu-model"} <= {f["check"] for f in document["flags"] if f["host"] == "tcg"}
+    assert (run_dir / "analysis" / "mechanisms.svg").stat().st_size > 0
 
     assert cmd_lab_down(out) == 0
     assert not lab_processes(state.state)
