@@ -21,6 +21,8 @@ TEST_PACKAGES = {
     "openssh-server": "/usr/sbin/sshd",
     "openssh-client": "/usr/bin/ssh-keygen",
     "procps": "/usr/bin/pgrep",
+    # The rendered reports are opened in a headless browser.
+    "chromium": "/usr/bin/chromium",
 }
 # Independent tools that `perf` compares ringbench against.
 PERF_PACKAGES = {"linux-perf": "/usr/bin/perf", "stress-ng": "/usr/bin/stress-ng"}
@@ -59,6 +61,7 @@ def lint(session: nox.Session) -> None:
     _install(session, "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("python", "-m", "reports.check")  # notebooks stored without outputs
     session.run("mypy")
 
 
@@ -89,6 +92,22 @@ def lab(session: nox.Session) -> None:
         "--inventory",
         str(ROOT / "inventory.yaml"),
     )
+
+
+@nox.session
+def report(session: nox.Session) -> None:
+    """Execute the report notebooks headless into reports/out/<run-id>/ (-- RUN ...: which runs;
+    default the latest, against the one before it)."""
+    _install(session, "report")
+    session.run("ringbench", "report", *session.posargs)
+
+
+@nox.session
+def notebook(session: nox.Session) -> None:
+    """JupyterLab on reports/, the project importable."""
+    _install(session, "report")
+    session.install("jupyterlab")
+    session.run("jupyter", "lab", f"--notebook-dir={ROOT}", str(ROOT / "reports"), *session.posargs)
 
 
 @nox.session

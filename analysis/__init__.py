@@ -12,10 +12,10 @@ Every function takes and returns pandas DataFrames (DESIGN.md):
 - :func:`references.beside_published`: measured ratios beside published ones.
 """
 
-from analysis.load import load
 from analysis.mechanisms import mechanisms
 from analysis.overhead import compare, overhead
 from analysis.stats import bootstrap, summarize
+from analysis.tidy import load
 from analysis.validity import validity
 
 __all__ = ["bootstrap", "compare", "load", "mechanisms", "overhead", "summarize", "validity"]

@@ -36,7 +36,7 @@ from typing import Any, cast
 
 import pandas as pd
 
-from analysis.load import HOST_FACTS
+from analysis.tidy import HOST_FACTS
 
 SPREAD_CV = 0.05
 COLUMNS = ["run", "host", "baseline", "benchmark", "check", "severity", "detail"]

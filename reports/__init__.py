@@ -1,1 +1,1 @@
-"""Report notebooks and their rendering: arrive with their issue."""
+"""Report notebooks (overhead, host, regressions), rendered headless to HTML by render.py."""

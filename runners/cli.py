@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from runners import __version__
-from runners.cmd_analysis import cmd_compare, cmd_overhead
+from runners.cmd_analysis import cmd_compare, cmd_overhead, cmd_report
 from runners.cmd_hosts import cmd_inventory_check, cmd_inventory_show, cmd_probe
 from runners.cmd_lab import cmd_lab_down, cmd_lab_status, cmd_lab_up
 from runners.cmd_run import EXIT_INTERRUPTED, EXIT_OK, cmd_run
@@ -173,6 +173,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, metavar="DIR", help="tables and figures (default <run>/analysis)"
     )
     p.add_argument("--no-plots", action="store_true", help="tables only, no figures")
+    p = sub.add_parser("report", help="render the report notebooks of a run to HTML")
+    p.add_argument(
+        "runs",
+        nargs="*",
+        metavar="RUN",
+        help="the run to report on, after the runs to compare it with (default: the latest "
+        "run, against the one before it)",
+    )
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--out", type=Path, default=Path("reports/out"), metavar="DIR")
     p = sub.add_parser("compare", help="run B against run A, host by host")
     p.add_argument("run_a", metavar="RUN_A")
     p.add_argument("run_b", metavar="RUN_B")
@@ -247,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_overhead(
                 console, args.run, results=args.results, out=args.out, plots=not args.no_plots
             )
+        if args.command == "report":
+            return cmd_report(console, args.runs, results=args.results, out=args.out)
         if args.command == "compare":
             return cmd_compare(console, args.run_a, args.run_b, results=args.results)
         return cmd_run(

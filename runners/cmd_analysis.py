@@ -1,4 +1,4 @@
-"""``ringbench overhead`` and ``ringbench compare``: the analysis, printed.
+"""``ringbench overhead``, ``compare`` and ``report``: the analysis, printed and rendered.
 
 ``overhead`` reads one run, prints each environment's ratio to its baseline
 per benchmark with its 95% interval, the mechanism costs and the validity
@@ -235,4 +235,23 @@ def cmd_compare(console: Console, run_a: str, run_b: str, results: Path) -> int:
         console.print(compare_table(frame, cross))
     if not cross.empty:
         console.print(flags_table(cross, title=f"{dir_b.run_id} against {dir_a.run_id}: findings"))
+    return 0
+
+
+def cmd_report(console: Console, runs: list[str], results: Path, out: Path) -> int:
+    """Execute the report notebooks headless and render them into ``out/<run-id>/``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from reports.render import render
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("reports", total=None)
+
+        def step(title: str, done: int, total: int) -> None:
+            progress.update(task, description=f"executing {title}", completed=done, total=total)
+
+        folder = render(runs, results, out, progress=step)
+        progress.update(task, description="rendered", completed=progress.tasks[0].total)
+    console.print(f"reports in {folder}/ (open {folder / 'index.html'})")
     return 0

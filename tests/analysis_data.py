@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from analysis.load import COLUMNS, NUMERIC_META
+from analysis.tidy import COLUMNS, NUMERIC_META
 
 CLEAN = {
     "operation": "call",

@@ -14,10 +14,10 @@ from rich.console import Console
 
 import analysis
 from analysis import load
-from analysis.load import COLUMNS
 from analysis.mechanisms import mechanisms
 from analysis.references import beside_published, published
 from analysis.stats import bootstrap, summarize
+from analysis.tidy import COLUMNS
 from analysis.validity import across_runs, validity
 from runners.cli import main
 from suites.build import BuildInfo

@@ -112,6 +112,71 @@ def load(paths: str | Path | Iterable[str | Path]) -> pd.DataFrame:
     return _frame(records, counts, values)
 
 
+HOST_COLUMNS = [
+    "run",
+    "host",
+    "virt_class",
+    "virt_class_declared",
+    "hypervisor",
+    "layers",
+    "evidence",
+    "warning",
+    "disagreements",
+    "kernel",
+    "cpu_model_name",
+    "cpu_count",
+    "mem_total_kib",
+    "clocksource",
+    "arch",
+    "collected",
+]
+
+
+def load_hosts(paths: str | Path | Iterable[str | Path]) -> pd.DataFrame:
+    """One row per (run, host) from the ``<host>.probe.json`` files: what each host is.
+
+    ``layers`` are outermost first (``KVM > User-Mode Linux``); ``evidence``
+    gives each layer's evidence, ``layer: item; item``, layers separated by
+    `` | ``; ``disagreements`` what the probe's sources said against each other.
+    """
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    rows = []
+    for file in sorted(set(chain.from_iterable(_probe_files(Path(p)) for p in paths))):
+        try:
+            doc = json.loads(file.read_text(encoding="utf-8"))
+            layers = doc.get("layers") or []
+            facts = doc.get("facts") or {}
+        except (OSError, ValueError, AttributeError) as exc:
+            raise UserError(f"{file}: not a probe document written by ringbench ({exc})") from exc
+        rows.append(
+            {
+                "run": file.parent.name,
+                "host": doc.get("host") or file.name.removesuffix(".probe.json"),
+                "virt_class": doc.get("virt_class") or "",
+                "virt_class_declared": doc.get("virt_class_declared") or "",
+                "hypervisor": doc.get("hypervisor") or "",
+                "layers": " > ".join(str(layer.get("technology")) for layer in layers)
+                or "none found",
+                "evidence": " | ".join(
+                    f"{layer.get('technology')}: {'; '.join(layer.get('evidence') or [])}"
+                    for layer in layers
+                ),
+                "warning": doc.get("warning") or "",
+                "disagreements": "; ".join(str(d) for d in doc.get("disagreements") or []),
+                **{k: facts.get(k) for k in HOST_COLUMNS[9:15]},
+                "collected": doc.get("collected") or "",
+            }
+        )
+    return pd.DataFrame(rows, columns=HOST_COLUMNS)
+
+
+def _probe_files(path: Path) -> Iterator[Path]:
+    if path.is_file():
+        path = path.parent
+    yield from (p for s in _suite_files(path) if (p := s.with_suffix(".probe.json")).is_file())
+
+
 def _suite_files(path: Path) -> Iterator[Path]:
     if path.is_file():
         yield path

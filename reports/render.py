@@ -1,0 +1,214 @@
+"""Execute the report notebooks headless and render them to HTML.
+
+``render(runs, results, out)`` executes each notebook of this folder with
+nbclient in a fresh kernel, its inputs injected after the cell tagged
+``parameters`` (papermill's convention, so papermill runs them unchanged),
+and writes ``<out>/<run-id>/``: ``overhead.html``, one ``host-<name>.html``
+per host, ``regressions.html`` and an ``index.html`` that links them, every
+figure embedded as data, so the folder opens from ``file://`` or publishes
+as it is. A failing cell stops the rendering with :class:`ReportError`,
+which names the notebook, the cell and the error.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+from nbconvert import HTMLExporter
+
+from analysis.tidy import load_hosts
+from analysis.validity import records
+from runners import __version__
+from runners.errors import UserError
+from runners.files import atomic_write_text
+from runners.store import ResultStore
+
+REPORT_FORMAT = 1
+HERE = Path(__file__).resolve().parent
+PROJECT = HERE.parent
+CELL_TIMEOUT_S = 600
+
+
+class ReportError(UserError):
+    """A notebook cell failed: the message holds the notebook, the cell and the error."""
+
+
+@dataclass(frozen=True)
+class Page:
+    notebook: str  # file name in reports/
+    html: str  # file name in the output folder
+    title: str
+    parameters: dict[str, Any]
+
+
+def inject(nb: nbformat.NotebookNode, parameters: dict[str, Any]) -> None:
+    """Insert a cell of assignments after the cell tagged ``parameters`` (papermill's way)."""
+    lines = [f"{name} = {value!r}" for name, value in parameters.items()]
+    cell = nbformat.v4.new_code_cell(
+        "# Injected by reports.render\n" + "\n".join(lines),
+        metadata={"tags": ["injected-parameters"]},
+    )
+    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
+    nb.cells.insert(tagged[0] + 1 if tagged else 0, cell)
+
+
+def execute(path: Path, parameters: dict[str, Any]) -> nbformat.NotebookNode:
+    """Run the notebook at ``path`` in a fresh kernel, from the project's root."""
+    nb = nbformat.read(path, as_version=4)
+    inject(nb, parameters)
+    client = NotebookClient(
+        nb,
+        timeout=CELL_TIMEOUT_S,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(PROJECT)}},
+    )
+    # The kernel's own stderr (its start-up warnings) goes to a log, shown if it dies.
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as log:
+        try:
+            client.execute(stderr=log)
+        except CellExecutionError as exc:
+            raise ReportError(_failure(path, nb, exc)) from exc
+        except (CellTimeoutError, DeadKernelError) as exc:
+            log.seek(0)
+            tail = " | ".join(log.read().strip().splitlines()[-3:])
+            raise ReportError(f"{path.name}: {type(exc).__name__}: {exc} (kernel: {tail})") from exc
+    return nb
+
+
+def _failure(path: Path, nb: nbformat.NotebookNode, exc: CellExecutionError) -> str:
+    """The failing cell (by number and first lines) and the error's last line."""
+    for number, cell in enumerate(nb.cells, 1):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                source = "\n    ".join(cell.source.splitlines()[:6])
+                return (
+                    f"{path.name}: cell {number} failed: {output.ename}: {output.evalue}\n"
+                    f"    {source}"
+                )
+    return f"{path.name}: {str(exc).strip().splitlines()[-1]}"
+
+
+def to_html(nb: nbformat.NotebookNode, title: str) -> str:
+    """The notebook as one self-contained HTML page, code cells hidden."""
+    exporter = HTMLExporter(template_name="lab")
+    exporter.exclude_input = True
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    meta = f'<meta name="ringbench-report-format" content="{REPORT_FORMAT}">'
+    return body.replace("<head>", f"<head>\n{meta}", 1)
+
+
+def pages(run: Path, compare_with: Sequence[Path], results: Path) -> list[Page]:
+    """What to render for one run: the main report, each host, the regressions."""
+    hosts = sorted(load_hosts(run)["host"])
+    common = {"results_dir": str(results.resolve())}
+    out = [Page("overhead.ipynb", "overhead.html", "Overhead", {"runs": [str(run)], **common})]
+    out += [
+        Page(
+            "host.ipynb",
+            f"host-{h}.html",
+            f"Host {h}",
+            {"runs": [str(run)], "host": h, **common},
+        )
+        for h in hosts
+    ]
+    history = [str(p) for p in compare_with] + [str(run)]
+    out.append(
+        Page("regressions.ipynb", "regressions.html", "Regressions", {"runs": history, **common})
+    )
+    return out
+
+
+def _index(run: Path, rendered: list[Page], hosts: list[dict[str, Any]]) -> str:
+    items = "\n".join(
+        f'<li><a href="{html.escape(p.html)}">{html.escape(p.title)}</a></li>' for p in rendered
+    )
+    rows = "\n".join(
+        "<tr>"
+        + "".join(f"<td>{html.escape(h[k])}</td>" for k in ("host", "virt_class", "layers"))
+        + "</tr>"
+        for h in hosts
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="ringbench-report-format" content="{REPORT_FORMAT}">
+<title>ringbench report {html.escape(run.name)}</title>
+<style>
+body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; line-height: 1.4; }}
+table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 0.3em 0.6em; }}
+</style>
+</head>
+<body>
+<h1>ringbench report: run {html.escape(run.name)}</h1>
+<p>Written by ringbench {html.escape(__version__)} from <code>{html.escape(str(run))}</code>.</p>
+<h2>Reports</h2>
+<ul>
+{items}
+</ul>
+<h2>Hosts</h2>
+<table>
+<tr><th>host</th><th>class</th><th>layers</th></tr>
+{rows}
+</table>
+</body>
+</html>
+"""
+
+
+def render(
+    runs: Sequence[str],
+    results: Path,
+    out_root: Path,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Path:
+    """Render the reports of the last of ``runs`` (the others: its history, oldest first).
+
+    With no run, the latest in ``results``, compared with the one before it.
+    Returns the output folder ``out_root/<run-id>``.
+    """
+    store = ResultStore(results)
+    if runs:
+        chosen = [store.resolve(r).path for r in runs]
+    else:
+        every = [r.path for r in store.runs()]
+        if not every:
+            raise UserError(f"no runs in {results}: run 'ringbench run' or 'nox -s bench' first")
+        chosen = every[-2:]
+    run, history = chosen[-1], chosen[:-1]
+    out = out_root / run.name
+    out.mkdir(parents=True, exist_ok=True)
+    rendered: list[Page] = []
+    todo = pages(run, history, results)
+    for page in todo:
+        if progress:
+            progress(page.title, len(rendered), len(todo))
+        nb = execute(HERE / page.notebook, page.parameters)
+        atomic_write_text(out / page.html, to_html(nb, f"{page.title}: {run.name}"))
+        rendered.append(page)
+    hosts = load_hosts(run)[["host", "virt_class", "layers"]].astype(str)
+    atomic_write_text(out / "index.html", _index(run, rendered, records(hosts)))
+    atomic_write_text(
+        out / "report.json",
+        json.dumps(
+            {
+                "format_version": REPORT_FORMAT,
+                "run": run.name,
+                "history": [p.name for p in history],
+                "pages": [p.html for p in rendered],
+            },
+            indent=2,
+        ),
+    )
+    return out

@@ -1,0 +1,180 @@
+"""What the notebooks show: analysis frames shaped for reading, and sentences from numbers.
+
+The notebooks stay light: each cell calls one of these or a function of
+:mod:`analysis`. Everything here takes DataFrames and returns a DataFrame
+for display or a Markdown string whose every number comes from the data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.validity import records
+from runners.errors import UserError
+from runners.store import ResultStore
+
+UNITS = [(1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns")]
+
+
+def resolve_runs(runs: Sequence[str], results_dir: str, default: int = 1) -> list[Path]:
+    """The notebooks' ``runs`` parameter: ids or paths; empty means the latest ``default``."""
+    store = ResultStore(Path(results_dir))
+    if runs:
+        return [store.resolve(r).path for r in runs]
+    every = [r.path for r in store.runs()]
+    if not every:
+        raise UserError(f"no runs in {results_dir}: run 'ringbench run' first")
+    return every[-default:]
+
+
+def seconds(value: float) -> str:
+    """A time per operation in the unit that reads best: 166 ns, 3.66 µs, 1.93 ms."""
+    if value is None or math.isnan(value):
+        return "–"
+    scale, unit = next(((s, u) for s, u in UNITS if abs(value) >= s), (1e-9, "ns"))
+    return f"{value / scale:.3g} {unit}"
+
+
+def times(ratio: float) -> str:
+    if ratio is None or math.isnan(ratio):
+        return "–"
+    return f"×{ratio:.0f}" if ratio >= 100 else f"×{ratio:.3g}"
+
+
+def interval(low: float, high: float) -> str:
+    return f"[{times(low)[1:]}–{times(high)[1:]}]"
+
+
+def overhead_wide(overhead: pd.DataFrame, family: str | None = None) -> pd.DataFrame:
+    """Benchmarks down, environments across: ``×ratio [low–high]``, flags marked."""
+    frame = overhead if family is None else overhead[overhead["family"] == family]
+    if frame.empty:
+        return pd.DataFrame()
+    cells = frame.assign(
+        cell=[
+            f"{times(r['ratio'])} {interval(r['ratio_low'], r['ratio_high'])}"
+            + (" ⚑" if r["flagged"] else "")
+            for r in records(frame)
+        ],
+        column=[f"{r['host']} ({r['virt_class']})" for r in records(frame)],
+    )
+    return cells.pivot(index="benchmark", columns="column", values="cell").fillna("")
+
+
+def family_table(summary: pd.DataFrame, overhead: pd.DataFrame, family: str) -> pd.DataFrame:
+    """One family: each host's median with its interval, and its ratio to the baseline."""
+    rows = summary[summary["family"] == family]
+    ratio = {(r["host"], r["benchmark"]): r for r in records(overhead)}
+    out = []
+    for r in records(rows):
+        o = ratio.get((r["host"], r["benchmark"]))
+        out.append(
+            {
+                "benchmark": r["benchmark"],
+                "host": r["host"],
+                "class": r["virt_class"],
+                "median": seconds(r["median_s"]),
+                "95% interval": f"{seconds(r['ci_low_s'])} – {seconds(r['ci_high_s'])}",
+                "cv": f"{r['cv']:.1%}" if not math.isnan(r["cv"]) else "–",
+                "× baseline": ""
+                if o is None
+                else f"{times(o['ratio'])} {interval(o['ratio_low'], o['ratio_high'])}",
+                "verdict": "" if o is None else o["verdict"],
+                "flags": "" if o is None else o["flagged"],
+            }
+        )
+    return pd.DataFrame(out).set_index(["benchmark", "host"]) if out else pd.DataFrame()
+
+
+def mechanism_view(mech: pd.DataFrame) -> pd.DataFrame:
+    """Mechanisms down, hosts across: cost of one operation, and what it adds."""
+    out: dict[str, dict[str, str]] = {}
+    for r in records(mech):
+        if r["cost_ns"] is None or math.isnan(r["cost_ns"]):
+            cell = r["note"]
+        else:
+            low, high = seconds(r["cost_low_ns"] / 1e9), seconds(r["cost_high_ns"] / 1e9)
+            cell = f"{seconds(r['cost_ns'] / 1e9)} [{low}, {high}]"
+            if not math.isnan(r["added_ns"]):
+                sign = "+" if r["added_ns"] >= 0 else "−"
+                cell += f"; {sign}{seconds(abs(r['added_ns']) / 1e9)}"
+                if not math.isnan(r["ratio"]):
+                    cell += f" ({times(r['ratio'])})"
+            if r["note"]:
+                cell += f" ({r['note']})"
+        out.setdefault(r["mechanism"], {})[f"{r['host']} ({r['virt_class']})"] = cell
+    return pd.DataFrame.from_dict(out, orient="index")
+
+
+def published_view(beside: pd.DataFrame) -> pd.DataFrame:
+    if beside.empty:
+        return pd.DataFrame()
+    return pd.DataFrame(
+        {
+            "benchmark": beside["benchmark"],
+            "class": beside["env_class"],
+            "measured": [
+                f"{r['host']}: {times(r['ratio'])} {interval(r['ratio_low'], r['ratio_high'])}"
+                for r in records(beside)
+            ],
+            "published": [
+                f"{times(r['published_ratio'])} {r['environment']} "
+                f"({r['source']}, {r['table']}: {r['operation']})"
+                for r in records(beside)
+            ],
+        }
+    ).reset_index(drop=True)
+
+
+def _geomean(values: pd.Series) -> float:
+    positive = values[values > 0]
+    return float(np.exp(np.log(positive).mean())) if len(positive) else math.nan
+
+
+def _mechanism(mech: pd.DataFrame, host: str, name: str) -> dict[str, Any] | None:
+    rows = records(mech[(mech["host"] == host) & (mech["mechanism"] == name)])
+    return rows[0] if rows and not math.isnan(rows[0]["cost_ns"]) else None
+
+
+def conclusion(overhead: pd.DataFrame, mech: pd.DataFrame, flags: pd.DataFrame) -> str:
+    """A short Markdown conclusion: per environment, what it costs, each number computed."""
+    if overhead.empty:
+        return "No host of this run has a baseline, so no overhead is computed."
+    lines = []
+    by_host = {str(h): rows for h, rows in overhead.groupby("host", sort=False)}
+    for host in sorted(by_host, key=lambda h: -_geomean(by_host[h]["ratio"])):
+        rows = by_host[host]
+        first = records(rows.head(1))[0]
+        worst = records(rows.sort_values("ratio", ascending=False).head(1))[0]
+        dearer = int((rows["verdict"] == "dearer").sum())
+        same = int((rows["verdict"] == "same").sum())
+        text = (
+            f"- **{host}** ({first['virt_class']}) against {first['baseline']}: geometric mean "
+            f"ratio {times(_geomean(rows['ratio']))} over {len(rows)} benchmarks; {dearer} "
+            f"resolved as dearer, {same} not distinguishable from the baseline. Largest: "
+            f"`{worst['benchmark']}` {times(worst['ratio'])} "
+            f"{interval(worst['ratio_low'], worst['ratio_high'])}."
+        )
+        ring = _mechanism(mech, host, "ring transition")
+        if ring is not None and not math.isnan(ring["added_ns"]):
+            text += (
+                f" One ring transition costs {seconds(ring['cost_ns'] / 1e9)} "
+                f"({times(ring['ratio'])} the baseline's {seconds(ring['baseline_ns'] / 1e9)})."
+            )
+        cpuid = _mechanism(mech, host, "VM exit (cpuid)")
+        if cpuid is not None:
+            text += f" One CPUID costs {seconds(cpuid['cost_ns'] / 1e9)}."
+        lines.append(text)
+    if not flags.empty:
+        invalid = int((flags["severity"] == "invalid").sum())
+        lines.append(
+            f"- Validity: {len(flags)} findings, {invalid} of them invalidating a comparison "
+            "(see the validity section)."
+        )
+    return "\n".join(lines)

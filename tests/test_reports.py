@@ -1,0 +1,166 @@
+"""The report notebooks, executed for real on real runs, rendered and opened in Chromium."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import nbformat
+import pytest
+from rich.console import Console
+
+from reports.check import HERE, dirty_cells
+from reports.render import ReportError, execute, render
+from runners.cli import main
+from suites.build import BuildInfo
+from tests.sshd import Sshd
+from tests.test_remote_run import QUICK, inventory
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+BENCHES = ["--bench", "syscall-null", "--bench", "trap-cpuid", "--bench", "fault-anon"]
+
+
+def test_notebooks_are_stored_without_outputs() -> None:
+    books = sorted(HERE.glob("*.ipynb"))
+    assert {b.name for b in books} == {"overhead.ipynb", "host.ipynb", "regressions.ipynb"}
+    for book in books:
+        nb = nbformat.read(book, as_version=4)
+        assert dirty_cells(nb) == [], book
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, f"{book.name}: one cell tagged 'parameters'"
+
+
+def two_runs(tmp_path: Path, sshd_factory: Callable[..., Sshd]) -> tuple[Path, list[Path]]:
+    """Two real runs of a baseline (local) and a guest through a real loopback sshd."""
+    inv = inventory(tmp_path, {"guest": sshd_factory("guest")})
+    inv.write_text(
+        inv.read_text().replace("machine: m-guest", "machine: box0\n      baseline: native")
+    )
+    results = tmp_path / "results"
+    for _ in range(2):
+        args = ["run", "--inventory", str(inv), *BENCHES, *QUICK, "--results", str(results)]
+        assert main(args) == 0
+    return results, sorted(p for p in results.iterdir() if p.is_dir())
+
+
+def test_report_of_two_hosts_renders_tables_and_figures(
+    harness: BuildInfo, sshd_factory: Callable[..., Sshd], tmp_path: Path
+) -> None:
+    results, (first, second) = two_runs(tmp_path, sshd_factory)
+    out = render([], results, tmp_path / "out")
+    assert out == tmp_path / "out" / second.name
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [
+        "host-guest.html",
+        "host-native.html",
+        "index.html",
+        "overhead.html",
+        "regressions.html",
+        "report.json",
+    ]
+    main_report = (out / "overhead.html").read_text()
+    assert "ringbench-report-format" in main_report
+    for text in ("The environments", "syscall-null", "ring transition", "Conclusion", "guest"):
+        assert text in main_report, text
+    assert main_report.count("data:image/png;base64") >= 4  # heat map, bars, ECDF, mechanisms
+    assert "<table" in main_report
+    # No stderr output (a warning, a traceback) made it into the page.
+    assert 'data-mime-type="application/vnd.jupyter.stderr"' not in main_report
+    regress = (out / "regressions.html").read_text()
+    assert f"{second.name} against {first.name}" in regress
+    host = (out / "host-guest.html").read_text()
+    assert "Stability across processes" in host and "data:image/png;base64" in host
+    index = (out / "index.html").read_text()
+    for page in ("overhead.html", "host-native.html", "regressions.html"):
+        assert f'href="{page}"' in index
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "report-index.png"
+    for page, picture in (
+        ("index.html", shot),
+        ("overhead.html", ARTIFACTS / "report-overhead.png"),
+    ):
+        done = subprocess.run(
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--window-size=1280,1600",
+                "--enable-logging=stderr",
+                "--v=0",
+                f"--screenshot={picture}",
+                (out / page).as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        errors = [
+            line
+            for line in done.stderr.splitlines()
+            if "CONSOLE" in line and ("Uncaught" in line or ":ERROR:" in line)
+        ]
+        assert errors == [], errors
+        assert picture.stat().st_size > 10_000
+    dom = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--dump-dom",
+            (out / "index.html").as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert "ringbench report" in dom and "overhead.html" in dom
+
+
+def test_report_of_a_local_run_against_nothing(harness: BuildInfo, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    assert main(["run", "--local", *BENCHES, *QUICK, "--results", str(results)]) == 0
+    console = Console(record=True, width=120)
+    from runners.cmd_analysis import cmd_report
+
+    assert cmd_report(console, [], results, tmp_path / "out") == 0
+    (out,) = (tmp_path / "out").iterdir()
+    main_report = (out / "overhead.html").read_text()
+    assert "No host of this run has a baseline" in main_report
+    assert "Only one run: nothing to compare yet" in (out / "regressions.html").read_text()
+    assert "localhost" in (out / "host-localhost.html").read_text()
+
+
+def test_a_failing_cell_names_the_notebook_and_the_cell(tmp_path: Path) -> None:
+    book = tmp_path / "broken.ipynb"
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+            nbformat.v4.new_code_cell("assert x == 2, 'x was ' + str(x)"),
+        ],
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+    )
+    nbformat.write(nb, book)
+    with pytest.raises(ReportError, match=r"broken.ipynb: cell 3 failed: AssertionError: x was 5"):
+        execute(book, {"x": 5})
+
+
+def test_report_command_errors_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", "--results", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no runs" in err and err.strip().count("\n") == 0
