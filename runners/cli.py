@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from runners import __version__
-from runners.cmd_analysis import cmd_compare, cmd_overhead, cmd_report
+from runners.cmd_analysis import cmd_compare, cmd_overhead, cmd_regress, cmd_report
 from runners.cmd_hosts import cmd_inventory_check, cmd_inventory_show, cmd_probe
 from runners.cmd_lab import cmd_lab_down, cmd_lab_status, cmd_lab_up
 from runners.cmd_run import EXIT_INTERRUPTED, EXIT_OK, cmd_run
@@ -183,6 +183,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--results", type=Path, default=Path("results"))
     p.add_argument("--out", type=Path, default=Path("reports/out"), metavar="DIR")
+    p = sub.add_parser(
+        "regress", help="the CI gate: exit 1 when the current run regressed, 2 when invalid"
+    )
+    p.add_argument("--baseline", required=True, metavar="RUN", help="run id, path or 'latest'")
+    p.add_argument("--current", default="latest", metavar="RUN", help="default: latest")
+    p.add_argument(
+        "--threshold",
+        type=_positive_float,
+        metavar="PCT",
+        help="smallest change that counts, in percent (default 10)",
+    )
+    p.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML here")
+    p.add_argument("--markdown", type=Path, metavar="FILE", help="write a Markdown summary here")
+    p.add_argument("--store", "--results", dest="results", type=Path, default=Path("results"))
     p = sub.add_parser("compare", help="run B against run A, host by host")
     p.add_argument("run_a", metavar="RUN_A")
     p.add_argument("run_b", metavar="RUN_B")
@@ -259,6 +273,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if args.command == "report":
             return cmd_report(console, args.runs, results=args.results, out=args.out)
+        if args.command == "regress":
+            return cmd_regress(
+                console,
+                args.baseline,
+                args.current,
+                results=args.results,
+                threshold_pct=args.threshold,
+                junit=args.junit,
+                markdown_out=args.markdown,
+            )
         if args.command == "compare":
             return cmd_compare(console, args.run_a, args.run_b, results=args.results)
         return cmd_run(

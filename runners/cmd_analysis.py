@@ -18,11 +18,12 @@ from rich.table import Table
 
 from analysis import bootstrap, compare, load, mechanisms, overhead, summarize, validity
 from analysis.references import beside_published
+from analysis.regress import ALPHA
 from analysis.validity import SEVERITY_ORDER, across_runs, records
 from runners import __version__
-from runners.cmd_run import format_seconds
+from runners.cmd_run import EXIT_OK, format_seconds
 from runners.errors import UserError
-from runners.files import atomic_write_json
+from runners.files import atomic_write_json, atomic_write_text
 from runners.store import ResultStore
 
 ANALYSIS_FORMAT = 1
@@ -255,3 +256,70 @@ def cmd_report(console: Console, runs: list[str], results: Path, out: Path) -> i
         progress.update(task, description="rendered", completed=progress.tasks[0].total)
     console.print(f"reports in {folder}/ (open {folder / 'index.html'})")
     return 0
+
+
+EXIT_REGRESSION = 1
+EXIT_INVALID = 2
+
+
+def cmd_regress(
+    console: Console,
+    baseline: str,
+    current: str,
+    results: Path,
+    threshold_pct: float | None = None,
+    junit: Path | None = None,
+    markdown_out: Path | None = None,
+) -> int:
+    """The gate: 0 nothing regressed, 1 a regression, 2 the comparison is invalid."""
+    from analysis.regress import DEFAULT_THRESHOLD, junit_xml, markdown, regressions
+
+    threshold = DEFAULT_THRESHOLD if threshold_pct is None else threshold_pct / 100
+    store = ResultStore(results)
+    dir_a, dir_b = store.resolve(baseline), store.resolve(current)
+    if dir_a.path.resolve() == dir_b.path.resolve():
+        raise UserError(f"--baseline and --current are both {dir_a.run_id}: name two runs")
+    df_a, df_b = load(dir_a.path), load(dir_b.path)
+    result = regressions(df_a, df_b, threshold=threshold)
+    findings = across_runs(df_a, df_b)
+    if junit:
+        atomic_write_text(junit, junit_xml(result, findings, dir_a.run_id, dir_b.run_id))
+    if markdown_out:
+        text = markdown(result, findings, dir_a.run_id, dir_b.run_id, threshold, ALPHA)
+        atomic_write_text(markdown_out, text)
+    changed = result[result["change"] != "no change"]
+    if not changed.empty:
+        console.print(regress_table(changed, dir_a.run_id, dir_b.run_id))
+    if not findings.empty:
+        console.print(flags_table(findings, title="what differs between the runs"))
+    counts = result["change"].value_counts().to_dict()
+    invalid = findings[findings["severity"] == "invalid"]
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing compared"
+    console.print(
+        f"{dir_b.run_id} against {dir_a.run_id}: {len(result)} figures, {summary} "
+        f"(threshold {threshold:.0%}, false discovery rate {ALPHA:g})"
+    )
+    if not invalid.empty or result.empty:
+        why = "; ".join(f"{f['host']}: {f['detail']}" for f in records(invalid)) or (
+            "no host and benchmark measured in both runs"
+        )
+        console.print(f"invalid comparison: {why}")
+        return EXIT_INVALID
+    return EXIT_REGRESSION if counts.get("regression") else EXIT_OK
+
+
+def regress_table(changed: pd.DataFrame, base: str, current: str) -> Table:
+    table = Table(title=f"{current} against {base}: changes beyond the threshold")
+    for column in ("host", "benchmark", "baseline", "current", "ratio [95%]", "q", "change"):
+        table.add_column(column, justify="right" if column in ("baseline", "current") else "left")
+    for r in records(changed.sort_values(["change", "ratio"], ascending=[False, False])):
+        table.add_row(
+            str(r["host"]),
+            str(r["benchmark"]),
+            format_seconds(r["a_s"]),
+            format_seconds(r["b_s"]),
+            _ratio_cell(r["ratio"], r["ratio_low"], r["ratio_high"]),
+            f"{r['q_value']:.2g}",
+            str(r["change"]),
+        )
+    return table
