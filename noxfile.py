@@ -103,6 +103,14 @@ def report(session: nox.Session) -> None:
 
 
 @nox.session
+def regress(session: nox.Session) -> None:
+    """The CI gate (arguments after -- go to `ringbench regress`): exit 1 on a regression,
+    2 when the comparison is invalid."""
+    _install(session)
+    session.run("ringbench", "regress", *session.posargs)
+
+
+@nox.session
 def notebook(session: nox.Session) -> None:
     """JupyterLab on reports/, the project importable."""
     _install(session, "report")
