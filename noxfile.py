@@ -112,6 +112,14 @@ def regress(session: nox.Session) -> None:
 
 
 @nox.session
+def dashboard(session: nox.Session) -> None:
+    """The static HTML dashboard of every run's history into reports/out/dashboard/
+    (-- --store DIR --out DIR)."""
+    _install(session)
+    session.run("ringbench", "dashboard", *session.posargs)
+
+
+@nox.session
 def notebook(session: nox.Session) -> None:
     """JupyterLab on reports/, the project importable."""
     _install(session, "report")

@@ -21,6 +21,17 @@ For every host and benchmark present in both runs:
    ratio current / baseline is at least ``1 + threshold``; an
    ``improvement`` when significant and at most ``1 / (1 + threshold)``.
 
+4. **History.** Some figures move between runs for reasons outside the
+   software under test: on a nested-paging host ``mem-chase-4k`` switches
+   between two levels (~180 and ~55 ns) as the host promotes its own backing
+   of guest memory to huge pages. Where the store holds at least
+   ``HISTORY_MIN_RUNS`` earlier runs of a host and benchmark, the threshold
+   for that figure is raised to the ``HISTORY_QUANTILE`` quantile of the
+   changes between successive earlier runs (:func:`noise_floor`): a change the
+   history shows routinely is not called a regression. A real regression
+   that is later accepted enters the history once, as one large step among
+   many small ones, and does not raise the quantile.
+
 The default threshold comes from ``benchmarks/regress_gate.py``, which
 measures on this machine the false alarms over repeated A/A runs and the
 smallest injected slowdown (seccomp filters in front of every system call)
@@ -45,6 +56,8 @@ from analysis.validity import records
 
 DEFAULT_THRESHOLD = 0.10
 ALPHA = 0.05
+HISTORY_MIN_RUNS = 6
+HISTORY_QUANTILE = 0.9
 
 COLUMNS = [
     "host",
@@ -59,6 +72,7 @@ COLUMNS = [
     "ratio_high",
     "p_value",
     "q_value",
+    "threshold",
     "change",
     "flagged",
 ]
@@ -91,14 +105,38 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     return np.asarray(stats.false_discovery_control(np.clip(p, 0, 1), method="bh"))
 
 
+def noise_floor(
+    history: pd.DataFrame, min_runs: int = HISTORY_MIN_RUNS
+) -> dict[tuple[str, str], float]:
+    """(host, benchmark) -> the change between successive runs that the history shows
+    routinely: the ``HISTORY_QUANTILE`` quantile of |log(median_i / median_i-1)|, as a
+    fraction (0.25 = 25%). ``history`` has one row per (run, host, benchmark) with
+    ``median_s``, in time order (``analysis.history.history``); series shorter than
+    ``min_runs`` runs give nothing."""
+    floors: dict[tuple[str, str], float] = {}
+    if history.empty:
+        return floors
+    for (host, bench), rows in history.groupby(["host", "benchmark"], sort=False):
+        medians = rows["median_s"].to_numpy(dtype=float)
+        medians = medians[np.isfinite(medians) & (medians > 0)]
+        if len(medians) < min_runs:
+            continue
+        steps = np.abs(np.diff(np.log(medians)))
+        floors[(str(host), str(bench))] = float(np.expm1(np.quantile(steps, HISTORY_QUANTILE)))
+    return floors
+
+
 def regressions(
     df_base: pd.DataFrame,
     df_current: pd.DataFrame,
     threshold: float = DEFAULT_THRESHOLD,
     alpha: float = ALPHA,
+    history: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per host and benchmark in both runs: ratio current / baseline with its 95%
-    interval, Welch's p-value, the Benjamini-Hochberg q-value and the decision ``change``."""
+    interval, Welch's p-value, the Benjamini-Hochberg q-value, the threshold applied
+    (``threshold``, raised by the history's noise where there is one) and the decision
+    ``change``. ``history``: earlier runs' medians, without the two compared."""
     compared = compare(df_base, df_current)
     if compared.empty:
         return pd.DataFrame(columns=COLUMNS)
@@ -107,14 +145,16 @@ def regressions(
     p = np.asarray([welch_p(base[k], current[k]) for k in keys])
     q = benjamini_hochberg(p)
     ratio = compared["ratio"].to_numpy(dtype=float)
+    floors = noise_floor(history) if history is not None else {}
+    limit = np.asarray([max(threshold, floors.get(k, 0.0)) for k in keys])
     significant = q < alpha
     change = np.where(
-        significant & (ratio >= 1 + threshold),
+        significant & (ratio >= 1 + limit),
         "regression",
-        np.where(significant & (ratio <= 1 / (1 + threshold)), "improvement", "no change"),
+        np.where(significant & (ratio <= 1 / (1 + limit)), "improvement", "no change"),
     )
     out = compared.copy()
-    out["p_value"], out["q_value"], out["change"] = p, q, change
+    out["p_value"], out["q_value"], out["threshold"], out["change"] = p, q, limit, change
     return out[COLUMNS]
 
 

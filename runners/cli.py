@@ -18,7 +18,13 @@ from rich.console import Console
 from rich.table import Table
 
 from runners import __version__
-from runners.cmd_analysis import cmd_compare, cmd_overhead, cmd_regress, cmd_report
+from runners.cmd_analysis import (
+    cmd_compare,
+    cmd_dashboard,
+    cmd_overhead,
+    cmd_regress,
+    cmd_report,
+)
 from runners.cmd_hosts import cmd_inventory_check, cmd_inventory_show, cmd_probe
 from runners.cmd_lab import cmd_lab_down, cmd_lab_status, cmd_lab_up
 from runners.cmd_run import EXIT_INTERRUPTED, EXIT_OK, cmd_run
@@ -197,6 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML here")
     p.add_argument("--markdown", type=Path, metavar="FILE", help="write a Markdown summary here")
     p.add_argument("--store", "--results", dest="results", type=Path, default=Path("results"))
+    p = sub.add_parser(
+        "dashboard", help="a static HTML dashboard of every run's history, change points marked"
+    )
+    p.add_argument("--store", "--results", dest="results", type=Path, default=Path("results"))
+    p.add_argument("--out", type=Path, default=Path("reports/out/dashboard"), metavar="DIR")
     p = sub.add_parser("compare", help="run B against run A, host by host")
     p.add_argument("run_a", metavar="RUN_A")
     p.add_argument("run_b", metavar="RUN_B")
@@ -283,6 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 junit=args.junit,
                 markdown_out=args.markdown,
             )
+        if args.command == "dashboard":
+            return cmd_dashboard(console, args.results, args.out)
         if args.command == "compare":
             return cmd_compare(console, args.run_a, args.run_b, results=args.results)
         return cmd_run(

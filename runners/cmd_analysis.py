@@ -9,6 +9,7 @@ findings, and writes the tables (``overhead.json``) and the figures into
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -280,7 +281,8 @@ def cmd_regress(
     if dir_a.path.resolve() == dir_b.path.resolve():
         raise UserError(f"--baseline and --current are both {dir_a.run_id}: name two runs")
     df_a, df_b = load(dir_a.path), load(dir_b.path)
-    result = regressions(df_a, df_b, threshold=threshold)
+    earlier = _earlier_runs(results, dir_b.run_id)
+    result = regressions(df_a, df_b, threshold=threshold, history=earlier)
     findings = across_runs(df_a, df_b)
     if junit:
         atomic_write_text(junit, junit_xml(result, findings, dir_a.run_id, dir_b.run_id))
@@ -308,6 +310,19 @@ def cmd_regress(
     return EXIT_REGRESSION if counts.get("regression") else EXIT_OK
 
 
+def _earlier_runs(results: Path, current: str) -> pd.DataFrame:
+    """The store's runs created before ``current`` (the baseline among them): the history
+    that sets the gate's noise floor."""
+    from analysis.history import history
+
+    if not results.is_dir():
+        return pd.DataFrame(columns=["run", "host", "benchmark", "median_s"])
+    frame = history(results)
+    order = list(dict.fromkeys(frame["run"]))
+    before = set(order[: order.index(current)]) if current in order else set(order)
+    return frame[frame["run"].isin(before)]
+
+
 def regress_table(changed: pd.DataFrame, base: str, current: str) -> Table:
     table = Table(title=f"{current} against {base}: changes beyond the threshold")
     for column in ("host", "benchmark", "baseline", "current", "ratio [95%]", "q", "change"):
@@ -323,3 +338,30 @@ def regress_table(changed: pd.DataFrame, base: str, current: str) -> Table:
             str(r["change"]),
         )
     return table
+
+
+PROGRESS_AFTER_S = 2.0  # a dashboard that takes longer shows a progress bar
+
+
+def cmd_dashboard(console: Console, store: Path, out: Path) -> int:
+    """The static HTML dashboard of the store's history, written to ``out/index.html``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from reports.dashboard import build as build_dashboard
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    progress = Progress(*columns, TimeElapsedColumn(), console=console, transient=True)
+    task = progress.add_task("dashboard", total=None)
+    started = time.monotonic()
+
+    def step(title: str, done: int, total: int) -> None:
+        if not progress.live.is_started and time.monotonic() - started > PROGRESS_AFTER_S:
+            progress.start()
+        progress.update(task, description=title, completed=done, total=total or None)
+
+    try:
+        page = build_dashboard(store, out, progress=step)
+    finally:
+        progress.stop()
+    console.print(f"dashboard of {store} written to {page} (open {page.resolve().as_uri()})")
+    return EXIT_OK

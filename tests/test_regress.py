@@ -178,3 +178,28 @@ def test_a_real_seccomp_slowdown_is_caught_on_system_calls_only(
     assert main([*args, "--markdown", str(md)]) == 1
     text = md.read_text()
     assert "| localhost | syscall-null |" in text and "trap-cpuid |" not in text
+
+
+def test_a_change_the_history_shows_routinely_is_no_regression() -> None:
+    """A benchmark that flips between two levels from run to run (mem-chase-4k under
+    nested paging) is not a regression when it flips again; a steady one still is."""
+    rng = np.random.default_rng(3)
+    base, current = run_pair(rng, {"syscall-b01": 3.0, "syscall-b02": 3.0})
+    levels = [1.0, 3.0, 1.0, 1.0, 3.0, 1.0, 3.0, 1.0]
+    history = pd.DataFrame(
+        [
+            {"run": f"r{i}", "host": "h", "benchmark": bench, "median_s": BENCHES[bench] * f}
+            for i, level in enumerate(levels)
+            for bench, f in (("syscall-b01", level), ("syscall-b02", 1.0 + 0.01 * (i % 2)))
+        ]
+    )
+    result = regressions(base, current, history=history).set_index("benchmark")
+    assert result.at["syscall-b01", "change"] == "no change"
+    assert result.at["syscall-b01", "threshold"] > 1.5
+    assert result.at["syscall-b02", "change"] == "regression"
+    assert result.at["syscall-b02", "threshold"] == pytest.approx(0.10)
+    # Too short a history sets no floor.
+    short = regressions(base, current, history=history[history["run"].isin(["r0", "r1"])])
+    assert (
+        short.set_index("benchmark").loc[["syscall-b01", "syscall-b02"], "change"] == "regression"
+    ).all()

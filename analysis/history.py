@@ -1,0 +1,293 @@
+"""The history of a results directory: every run's figures, indexed once, and their changes.
+
+``update_index(store)`` keeps ``<store>/index.json``: per run directory
+(``results/<run-id>/``) its id, creation time and status from the manifest,
+the summary of every (host, benchmark) (:func:`analysis.stats.summarize`)
+and per host the facts a change is explained by. A run already indexed with
+the same fingerprint (the manifest's mtime and ``updated`` field, the suite
+files' names, sizes and mtimes) is not summarized again; a removed run
+directory drops out. ``history(store)`` returns the tidy history from it.
+
+The index is a cache: one that cannot be read, or of another format, is
+rebuilt. Writers are serialized by an exclusive ``fcntl.flock`` on
+``<store>/.index.lock`` held around the read-modify-write only; the runs are
+summarized outside the lock, so a waiting writer waits for a file write, not
+for another process's bootstrap. The file itself is replaced atomically, so
+readers never see half of it.
+
+Format history:
+- 1: first version.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.stats import summarize
+from analysis.tidy import load
+from analysis.validity import host_facts, records
+from runners import __version__
+from runners.errors import UserError
+from runners.files import atomic_write_text
+from runners.store import RESULT_FORMAT, RUN_ID_RE
+
+INDEX_FORMAT = 1
+INDEX_NAME = "index.json"
+LOCK_NAME = ".index.lock"
+LOCK_TIMEOUT_S = 60.0
+LOCK_POLL_S = 0.02
+
+SUMMARY = ["median_s", "ci_low_s", "ci_high_s", "cv", "processes"]
+LABELS = ["virt_class", "family", "mechanism", "operation"]
+# The facts of a host that explain a change of its figures, most telling first.
+FACTS = [
+    "kernel",
+    "binary_sha256",
+    "cpu_model_name",
+    "machine",
+    "mitigations",
+    "thp",
+    "clocksource",
+    "cpu_governor",
+    "virt_layers",
+    "virt_class",
+]
+INDEX_COLUMNS = ["run", "created", "status", "hosts", "figures", "summarized"]
+HISTORY_COLUMNS = [
+    "run",
+    "created",
+    "status",
+    "host",
+    "benchmark",
+    *LABELS,
+    *SUMMARY,
+    *(f for f in FACTS if f not in LABELS),
+]
+
+Progress = Callable[[str, int, int], None]
+
+
+@contextmanager
+def _locked(store: Path, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Hold the store's index lock; give up with a UserError after ``timeout_s``."""
+    path = store / LOCK_NAME
+    with path.open("a") as fp:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(fp.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise UserError(
+                        f"{path}: another process has held the index lock for {timeout_s:.0f} s"
+                    ) from None
+                time.sleep(LOCK_POLL_S)
+        try:
+            yield
+        finally:
+            fcntl.flock(fp.fileno(), fcntl.LOCK_UN)
+
+
+def _read_index(store: Path) -> dict[str, dict[str, Any]]:
+    """The indexed runs; nothing when the index is missing, unreadable or of another format."""
+    try:
+        data = json.loads((store / INDEX_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("format_version") != INDEX_FORMAT:
+        return {}
+    runs = data.get("runs")
+    return runs if isinstance(runs, dict) else {}
+
+
+def _write_index(store: Path, runs: dict[str, dict[str, Any]]) -> None:
+    """Compact JSON (an index of a hundred runs is a few MB indented), keys sorted."""
+    document = {"format_version": INDEX_FORMAT, "tool_version": __version__, "runs": runs}
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    atomic_write_text(store / INDEX_NAME, text + "\n")
+
+
+def _fingerprint(run_dir: Path) -> dict[str, Any]:
+    """What says a run directory changed: its manifest's mtime and its suites' stats."""
+    suites = []
+    for path in sorted(run_dir.glob("*.json")):
+        if path.name != "manifest.json" and ".probe." not in path.name:
+            st = path.stat()
+            suites.append([path.name, st.st_size, st.st_mtime_ns])
+    return {"manifest_mtime_ns": (run_dir / "manifest.json").stat().st_mtime_ns, "suites": suites}
+
+
+def _manifest(run_dir: Path) -> dict[str, Any]:
+    """The run's manifest; raises UserError saying why it cannot be used."""
+    path = run_dir / "manifest.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError("no manifest.json (a run still starting, or not a run)") from None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"manifest.json cannot be read ({exc})") from exc
+    if not isinstance(data, dict) or data.get("format_version") != RESULT_FORMAT:
+        raise UserError(f"manifest.json is not a ringbench manifest of format {RESULT_FORMAT}")
+    return data
+
+
+def _created(run_id: str, manifest: dict[str, Any]) -> str:
+    """The manifest's ``created``, else the time the run id was made (its first 16 characters)."""
+    created = manifest.get("created")
+    if created:
+        return str(created)
+    stamp = datetime.strptime(run_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    return stamp.isoformat(timespec="seconds")
+
+
+def _number(x: Any) -> float | int | None:  # noqa: ANN401 - a cell of a frame
+    """A JSON number: NaN is null."""
+    if x is None or (isinstance(x, float | np.floating) and math.isnan(x)):
+        return None
+    return int(x) if isinstance(x, int | np.integer) else float(x)
+
+
+def summarize_run(run_dir: Path) -> dict[str, Any]:
+    """The index entry of one run directory; raises UserError when it cannot be read."""
+    manifest = _manifest(run_dir)
+    fingerprint = {"updated": str(manifest.get("updated", "")), **_fingerprint(run_dir)}
+    df = load(run_dir)
+    figures: list[dict[str, Any]] = []
+    hosts: dict[str, dict[str, str]] = {}
+    if not df.empty:
+        summary = summarize(df)
+        for r in records(summary[["host", "benchmark", *LABELS, *SUMMARY]]):
+            figure: dict[str, Any] = {k: str(r[k]) for k in ("host", "benchmark", *LABELS)}
+            figure.update({k: _number(r[k]) for k in SUMMARY})
+            figures.append(figure)
+        for f in records(host_facts(df)):
+            hosts[str(f["host"])] = {k: str(f.get(k, "")) for k in FACTS}
+    return {
+        "run_id": run_dir.name,
+        "created": _created(run_dir.name, manifest),
+        "status": str(manifest.get("status", "")),
+        "fingerprint": fingerprint,
+        "figures": figures,
+        "hosts": hosts,
+    }
+
+
+def _current(run_dir: Path) -> dict[str, Any] | None:
+    """The fingerprint the directory has now (``updated`` from the manifest), None if unreadable."""
+    try:
+        manifest = _manifest(run_dir)
+        return {"updated": str(manifest.get("updated", "")), **_fingerprint(run_dir)}
+    except (UserError, OSError):
+        return None
+
+
+def _update(
+    store: Path, progress: Progress | None
+) -> tuple[dict[str, dict[str, Any]], set[str], list[str]]:
+    """(indexed runs, the names summarized by this call, why runs were skipped)."""
+    if not store.is_dir():
+        raise UserError(f"{store}: no such results directory")
+    indexed = _read_index(store)  # replaced atomically: whole without the lock
+    dirs = {p.name: p for p in sorted(store.iterdir()) if p.is_dir() and RUN_ID_RE.match(p.name)}
+    todo = []
+    for name, path in dirs.items():
+        now = _current(path)
+        if now is None or indexed.get(name, {}).get("fingerprint") != now:
+            todo.append(path)  # an unreadable one too: summarize_run says why
+    skipped: dict[str, str] = {}
+    fresh: dict[str, dict[str, Any]] = {}
+    for done, path in enumerate(todo):
+        if progress:
+            progress(f"summarizing run {path.name}", done, len(todo))
+        try:
+            fresh[path.name] = summarize_run(path)
+        except (UserError, OSError) as exc:
+            skipped[path.name] = f"{path.name}: {exc}"
+    with _locked(store):
+        # Other writers may have indexed runs meanwhile, even runs created after this
+        # one's scan: merge into what the file holds now, checked against the disk now.
+        before = _read_index(store)
+        now = {name: _current(store / name) for name in set(before) | set(fresh)}
+        runs = {
+            name: entry
+            for name, entry in before.items()
+            if now[name] is not None  # removed or unreadable: drops out
+            and (name not in skipped or entry.get("fingerprint") == now[name])
+        }
+        for name, entry in fresh.items():
+            if now[name] == entry["fingerprint"]:
+                runs[name] = entry
+        if runs != before or not (store / INDEX_NAME).exists():
+            _write_index(store, runs)
+    for name in [n for n in skipped if n in runs]:  # indexed by another writer meanwhile
+        del skipped[name]
+    ordered = dict(sorted(runs.items(), key=lambda kv: (kv[1]["created"], kv[0])))
+    return ordered, set(fresh), list(skipped.values())
+
+
+def update_index(store: Path, progress: Progress | None = None) -> pd.DataFrame:
+    """Bring ``<store>/index.json`` up to date; one row per indexed run (``INDEX_COLUMNS``),
+    ordered by creation.
+
+    ``summarized`` says whether the run was (re)summarized by this call.
+    Runs that cannot be read are left out and listed, one line each, in
+    ``attrs["skipped"]``. ``progress(title, done, total)`` is called before
+    each run summarized. Raises UserError when ``store`` is not a directory.
+    """
+    runs, fresh, skipped = _update(store, progress)
+    rows = [
+        {
+            "run": name,
+            "created": entry["created"],
+            "status": entry["status"],
+            "hosts": len(entry["hosts"]),
+            "figures": len(entry["figures"]),
+            "summarized": name in fresh,
+        }
+        for name, entry in runs.items()
+    ]
+    out = pd.DataFrame(rows, columns=INDEX_COLUMNS)
+    out.attrs["skipped"] = skipped
+    return out
+
+
+def history(store: Path, progress: Progress | None = None) -> pd.DataFrame:
+    """One row per (run, host, benchmark), ordered by the runs' creation: ``HISTORY_COLUMNS``.
+
+    Updates the index first (:func:`update_index`); ``attrs["skipped"]``
+    lists the runs left out and why.
+    """
+    runs, _, skipped = _update(store, progress)
+    rows = []
+    for entry in runs.values():
+        for figure in entry["figures"]:
+            facts = entry["hosts"].get(figure["host"], {})
+            rows.append(
+                {
+                    "run": entry["run_id"],
+                    "created": entry["created"],
+                    "status": entry["status"],
+                    **{k: str(facts.get(k, "")) for k in FACTS},
+                    **{k: figure.get(k) for k in ("host", "benchmark", *LABELS, *SUMMARY)},
+                }
+            )
+    out = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+    for column in SUMMARY:
+        out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
+    out["processes"] = out["processes"].fillna(0).astype("int64")
+    out = out.sort_values(["created", "run", "host", "benchmark"], kind="stable")
+    out = out.reset_index(drop=True)
+    out.attrs["skipped"] = skipped
+    return out

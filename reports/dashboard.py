@@ -1,0 +1,340 @@
+"""A static HTML dashboard of a results directory's history (``ringbench dashboard``).
+
+``build(store, out)`` writes ``<out>/index.html``: one page that opens from
+``file://`` with no server and no network (styles, script and figures are
+inline), holding
+
+- the open regressions: the latest run against the one before it
+  (:func:`analysis.regress.regressions`), the rows that regressed;
+- the change points of every (host, benchmark) history
+  (:func:`analysis.changepoints.change_points`) with what changed on the host;
+- the latest run's overhead heat map (:func:`analysis.plots.heatmap_figure`),
+  when its hosts have baselines;
+- per environment and benchmark, the median of every run with its 95%
+  interval (:mod:`reports.series_svg`), change points marked;
+- the runs, and per host what changed from its run before.
+
+A ``<select>`` per environment and per family shows and hides the series and
+the tables' rows. The page carries ``<meta name="ringbench-dashboard-format">``.
+
+Format history:
+- 1: first version.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.changepoints import change_points, what_changed
+from analysis.history import history
+from analysis.overhead import overhead
+from analysis.plots import SOFTWARE, heatmap_figure
+from analysis.regress import ALPHA, DEFAULT_THRESHOLD, regressions
+from analysis.tidy import load
+from analysis.validity import across_runs, records
+from reports.series_svg import TIMES, series_svg
+from reports.series_svg import seconds as fmt
+from runners import __version__
+from runners.errors import UserError
+from runners.files import atomic_write_text
+
+DASHBOARD_FORMAT = 1
+HEATMAP_DPI = 100
+HERE = Path(__file__).resolve().parent
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """What the page shows, computed; :func:`render` turns it into HTML."""
+
+    store: Path
+    history: pd.DataFrame
+    changes: pd.DataFrame
+    heatmap_png: bytes | None  # the latest run's overhead, None without baselines
+    previous: str  # the run the latest is compared with ("" for none)
+    regressions: pd.DataFrame  # every figure of latest against previous
+    findings: pd.DataFrame  # what differs between them (analysis.validity.across_runs)
+
+    @property
+    def runs(self) -> list[str]:
+        return list(dict.fromkeys(self.history["run"]))
+
+
+def _png(overhead_frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    figure = heatmap_figure(overhead_frame)
+    figure.savefig(buffer, format="png", dpi=HEATMAP_DPI, metadata={"Software": SOFTWARE})
+    return buffer.getvalue()
+
+
+def gather(store: Path, progress: Progress | None = None) -> Dashboard:
+    """Index the store and compute everything the page shows; UserError without runs."""
+
+    def step(title: str) -> None:
+        if progress:
+            progress(title, 0, 0)
+
+    frame = history(store, progress)
+    if frame.empty:
+        skipped = frame.attrs.get("skipped", [])
+        why = f" ({len(skipped)} unreadable, first: {skipped[0]})" if skipped else ""
+        raise UserError(f"no runs with results in {store}{why}: run 'ringbench run' first")
+    step("finding change points")
+    changes = change_points(frame)
+    runs = list(dict.fromkeys(frame["run"]))
+    step("drawing the latest run's overhead")
+    latest = load(store / runs[-1])
+    table = overhead(latest)
+    png = _png(table) if not table.empty else None
+    previous, result, findings = "", pd.DataFrame(), pd.DataFrame()
+    if len(runs) > 1:
+        step("comparing the latest run with the one before")
+        previous = runs[-2]
+        before = load(store / previous)
+        result = regressions(before, latest)
+        findings = across_runs(before, latest)
+    return Dashboard(store, frame, changes, png, previous, result, findings)
+
+
+def build(store: Path, out: Path, progress: Progress | None = None) -> Path:
+    """Write ``<out>/index.html`` (atomically) for the runs of ``store``; returns its path."""
+    page = render(gather(store, progress))
+    if progress:
+        progress("writing the page", 0, 0)
+    path = out / "index.html"
+    atomic_write_text(path, page)
+    return path
+
+
+# --- the page -------------------------------------------------------------------
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value))
+
+
+def _row(cells: list[str], attrs: str = "") -> str:
+    return f"<tr{attrs}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
+
+def _table(headers: list[str], rows: list[str], empty: str) -> str:
+    if not rows:
+        return f'<p class="none">{_e(empty)}</p>'
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _ratio(r: dict[str, object]) -> str:
+    return f"{TIMES}{r['ratio']:.3f} [{r['ratio_low']:.3f}–{r['ratio_high']:.3f}]"
+
+
+def _regressions(d: Dashboard, families: dict[str, str]) -> str:
+    latest = d.runs[-1]
+    if not d.previous:
+        return '<p class="none">Only one run: nothing to compare it with yet.</p>'
+    title = f"<p><code>{_e(latest)}</code> against <code>{_e(d.previous)}</code>: "
+    counts = d.regressions["change"].value_counts().to_dict() if not d.regressions.empty else {}
+    said = [
+        f"{counts[k]} {word}{'s' if counts[k] > 1 and k != 'no change' else ''}"
+        for k, word in (("regression", "regression"), ("improvement", "improvement"))
+        if counts.get(k)
+    ]
+    said += [f"{counts['no change']} unchanged"] if counts.get("no change") else []
+    title += f"{len(d.regressions)} figures in both: " + (", ".join(said) or "none")
+    title += (
+        f" (a regression: slower by {DEFAULT_THRESHOLD:.0%} or more, Benjamini–Hochberg "
+        f"q &lt; {ALPHA:g}).</p>"
+    )
+    invalid = d.findings[d.findings["severity"] == "invalid"] if not d.findings.empty else None
+    if invalid is not None and not invalid.empty:
+        why = "; ".join(f"{f['host']}: {f['detail']}" for f in records(invalid))
+        title += f'<p class="warn">Invalid comparison: {_e(why)}</p>'
+    rows = []
+    regressed = d.regressions[d.regressions["change"] == "regression"]
+    for r in records(regressed.sort_values("ratio", ascending=False)):
+        cells = [
+            _e(r["host"]),
+            f'<a href="#s-{_e(r["host"])}-{_e(r["benchmark"])}">{_e(r["benchmark"])}</a>',
+            fmt(r["a_s"]),
+            fmt(r["b_s"]),
+            _ratio(r),
+            f"{r['q_value']:.2g}",
+            _e(r["flagged"]),
+        ]
+        rows.append(_row(cells, _filter_attrs(r["host"], families.get(str(r["benchmark"]), ""))))
+    headers = ["host", "benchmark", "previous", "latest", "ratio [95%]", "q", "flags"]
+    return title + _table(headers, rows, "No regression.")
+
+
+def _filter_attrs(host: object, family: object) -> str:
+    return f' data-host="{_e(host)}" data-family="{_e(family)}"'
+
+
+def _changes(d: Dashboard) -> str:
+    rows = []
+    for k, c in enumerate(records(d.changes)):
+        series = f"s-{c['host']}-{c['benchmark']}"
+        cells = [
+            _e(str(c["created"])[:16].replace("T", " ")),
+            _e(c["host"]),
+            f'<a href="#{_e(series)}">{_e(c["benchmark"])}</a>',
+            f'<a href="#run-{_e(c["run"])}">{_e(c["run"])}</a>',
+            fmt(c["before_s"]),
+            fmt(c["after_s"]),
+            f"{TIMES}{c['ratio']:.3f}",
+            _e(c["what_changed"]) or '<span class="none">nothing recorded changed</span>',
+        ]
+        attrs = f' id="cp-{k}"' + _filter_attrs(c["host"], c["family"])
+        rows.append((str(c["created"]), _row(cells, attrs)))
+    rows.sort(key=lambda r: r[0], reverse=True)  # newest first
+    headers = ["when", "host", "benchmark", "first run after", "before", "after", "ratio"]
+    return _table([*headers, "what changed"], [r for _, r in rows], "No change point found.")
+
+
+def _series(d: Dashboard) -> str:
+    run_index = {run: i for i, run in enumerate(d.runs)}
+    marks: dict[tuple[str, str], list[tuple[int, str, float]]] = {}
+    for k, c in enumerate(records(d.changes)):
+        marks.setdefault((c["host"], c["benchmark"]), []).append((k, c["run"], c["ratio"]))
+    out = []
+    frame = d.history
+    for host, rows in frame.groupby("host", sort=True):
+        last = records(rows.tail(1))[0]
+        facts = " · ".join(
+            _e(v) for v in (last["virt_class"], last["kernel"], last["virt_layers"]) if v
+        )
+        out.append(f'<section class="env" data-host="{_e(host)}" id="env-{_e(host)}">')
+        out.append(f"<h3>{_e(host)} <small>{facts}</small></h3>")
+        out.append('<div class="grid">')
+        for (family, bench), points in rows.groupby(["family", "benchmark"], sort=True):
+            pts = records(points[["run", "created", "median_s", "ci_low_s", "ci_high_s"]])
+            svg = series_svg(pts, run_index, marks.get((str(host), str(bench)), []))
+            end = pts[-1]
+            caption = (
+                f'<span class="family">{_e(family)}</span> <b>{_e(bench)}</b> '
+                f"{fmt(end['median_s'])} "
+                f'<span class="ci">[{fmt(end["ci_low_s"])}, {fmt(end["ci_high_s"])}]</span>'
+                f" per {_e(points['operation'].iat[-1])}, {len(pts)} run(s)"
+            )
+            out.append(
+                f'<figure class="series" id="s-{_e(host)}-{_e(bench)}" '
+                f'data-host="{_e(host)}" data-family="{_e(family)}">'
+                f"{svg}<figcaption>{caption}</figcaption></figure>"
+            )
+        out.append("</div>")
+        out.append("</section>")
+    return "\n".join(out)
+
+
+def _runs(d: Dashboard) -> str:
+    facts = d.history.drop_duplicates(["run", "host"])
+    hosts = sorted(set(facts["host"]))
+    last: dict[str, dict[str, object]] = {}
+    changed: dict[tuple[str, str], str] = {}
+    for r in records(facts):
+        before = last.get(r["host"])
+        if before is not None:
+            changed[(r["run"], r["host"])] = what_changed(before, r) or "·"
+        last[r["host"]] = r
+    rows = []
+    for r in reversed(records(d.history.drop_duplicates("run"))):
+        when = str(r["created"])[:19].replace("T", " ")
+        cells = [f"<code>{_e(r['run'])}</code>", _e(when), _e(r["status"])]
+        cells += [_e(changed.get((r["run"], h), "")) for h in hosts]
+        rows.append(_row(cells, f' id="run-{_e(r["run"])}"'))
+    headers = ["run", "created", "status", *hosts]
+    note = (
+        '<p class="note">Newest first; per host, what changed from its run before '
+        "(· nothing recorded).</p>"
+    )
+    return note + _table(headers, rows, "No run.")
+
+
+def render(d: Dashboard) -> str:
+    """The page: self-contained HTML."""
+    runs = d.runs
+    latest = records(d.history[d.history["run"] == runs[-1]].head(1))[0]
+    families = dict(zip(d.history["benchmark"], d.history["family"], strict=True))
+    hosts = sorted(set(d.history["host"]))
+    options = {
+        "f-host": ("environment", hosts),
+        "f-family": ("family", sorted(set(d.history["family"]))),
+    }
+    selects = "".join(
+        f'<label>{label} <select id="{key}"><option value="">all</option>'
+        + "".join(f'<option value="{_e(v)}">{_e(v)}</option>' for v in values)
+        + "</select></label> "
+        for key, (label, values) in options.items()
+    )
+    skipped = d.history.attrs.get("skipped", [])
+    warn = (
+        f'<p class="warn">{len(skipped)} run(s) left out: '
+        + "; ".join(_e(s) for s in skipped)
+        + "</p>"
+        if skipped
+        else ""
+    )
+    heatmap = (
+        f'<img alt="overhead heat map of run {_e(runs[-1])}" src="data:image/png;base64,'
+        + base64.b64encode(d.heatmap_png).decode("ascii")
+        + '">'
+        if d.heatmap_png
+        else '<p class="none">No host of the latest run has a baseline in it.</p>'
+    )
+    css = (HERE / "dashboard.css").read_text(encoding="utf-8")
+    script = (HERE / "dashboard.js").read_text(encoding="utf-8")
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="ringbench-dashboard-format" content="{DASHBOARD_FORMAT}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>ringbench dashboard: {_e(d.store.resolve().name)}</title>
+<style>
+{css}</style>
+</head>
+<body>
+<header>
+<h1>ringbench dashboard</h1>
+<p class="meta">store <code>{_e(d.store.resolve())}</code> · {len(runs)} run(s) ·
+latest <a href="#run-{_e(runs[-1])}"><code>{_e(runs[-1])}</code></a>
+({_e(str(latest["created"])[:19].replace("T", " "))}, {_e(latest["status"])}) ·
+{len(hosts)} environment(s) · {d.history["benchmark"].nunique()} benchmark(s) ·
+ringbench {_e(__version__)}</p>
+{warn}
+</header>
+<div class="bar">
+<form class="filters" onsubmit="return false">{selects}<span id="shown"></span></form>
+<nav><a href="#regressions">regressions</a> · <a href="#changes">change points</a> ·
+<a href="#overhead">overhead</a> · <a href="#history">history</a> · <a href="#runs">runs</a></nav>
+</div>
+<main>
+<section id="regressions"><h2>Open regressions: the latest run against the one before</h2>
+{_regressions(d, families)}</section>
+<section id="changes"><h2>Change points</h2>
+<p class="note">Where a figure's level moved and held for at least two runs (PELT, L1 cost
+on log median, penalty 2.5 &sigma; log n); <i>what changed</i> compares the host's facts in the last
+run before and the first run after.</p>
+{_changes(d)}</section>
+<section id="overhead"><h2>Overhead of the latest run</h2>
+{heatmap}</section>
+<section id="history"><h2>History per environment</h2>
+<p class="note">Median per run, its 95% interval shaded; red lines mark change points
+(hover a point for its run).</p>
+{_series(d)}</section>
+<section id="runs"><h2>Runs</h2>
+{_runs(d)}</section>
+</main>
+<script>
+{script}</script>
+</body>
+</html>
+"""

@@ -1,0 +1,127 @@
+"""Synthetic run directories in the real on-disk format, for a history of many runs.
+
+``write_run`` writes ``<store>/<run-id>/``: one pyperf suite per host as
+:mod:`runners.store` writes it (suite metadata common to every run, the
+catalog's tags per benchmark, one pyperf run per harness process), then
+``manifest.json`` last, as a real run finishes. Each figure is the median
+the caller gives; the processes scatter around it by ``sigma`` (lognormal),
+the values within a process by as much again.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from runners.files import atomic_write_json
+
+START = datetime(2026, 11, 1, tzinfo=UTC)
+MECHANISMS = {"syscall": "ring-transition", "fault": "mmu", "sched": "scheduler"}
+FACTS = {
+    "machine": "box",
+    "binary_sha256": "ab" * 32,
+    "cpu_model_name": "AMD EPYC",
+    "kernel": "6.1.0",
+    "mitigations": "spectre_v1=usercopy | spectre_v2=Retpolines",
+    "thp": "madvise",
+    "cpu_governor": "performance",
+    "clocksource": "tsc",
+    "virt_layers": "KVM",
+}
+
+
+def run_id(i: int) -> str:
+    """The i-th run's id, one hour after the one before: ids and creation sort alike."""
+    return f"{START + timedelta(hours=i):%Y%m%dT%H%M%SZ}-{i:06x}"
+
+
+def created(i: int) -> str:
+    return (START + timedelta(hours=i)).isoformat(timespec="seconds")
+
+
+def write_run(
+    store: Path,
+    i: int,
+    figures: dict[str, dict[str, float]],
+    facts: dict[str, dict[str, str]] | None = None,
+    *,
+    baseline: str = "",
+    processes: int = 5,
+    values: int = 5,
+    sigma: float = 0.003,
+    status: str = "complete",
+) -> Path:
+    """Run number ``i``: ``figures`` maps host -> benchmark -> median (s); ``facts``
+    host -> metadata that differs from ``FACTS`` (``kernel``, ...)."""
+    rng = np.random.default_rng(i)
+    path = store / run_id(i)
+    path.mkdir(parents=True)
+    for host, medians in figures.items():
+        suite_meta = {
+            "ringbench_format": 1,
+            "host": host,
+            "baseline": baseline if host != baseline else "",
+            "virt_class": "hardware-assisted" if host in (baseline, "native") else "container",
+            "unit": "second",
+            "clock_check": "ok",
+            "clock_skew_s": 0.0,
+            **FACTS,
+            **(facts or {}).get(host, {}),
+        }
+        benchmarks = []
+        for bench, median in medians.items():
+            family = bench.split("-")[0]
+            level = rng.normal(0, sigma, processes)
+            runs = [
+                {
+                    "metadata": {"steal_ticks": 0, "loops": 1000, "date": created(i)},
+                    "values": (median * np.exp(lvl + rng.normal(0, sigma, values))).tolist(),
+                }
+                for lvl in level
+            ]
+            meta = {"name": bench, "family": family, "mechanism": MECHANISMS.get(family, "")}
+            benchmarks.append({"metadata": {**meta, "operation": "call"}, "runs": runs})
+        suite = {"version": "1.0", "metadata": suite_meta, "benchmarks": benchmarks}
+        (path / f"{host}.json").write_text(json.dumps(suite), encoding="utf-8")
+    atomic_write_json(
+        path / "manifest.json",
+        {
+            "format_version": 1,
+            "run_id": path.name,
+            "created": created(i),
+            "updated": created(i),
+            "status": status,
+        },
+    )
+    return path
+
+
+FIGURES = {"native": {"syscall-null": 1e-7, "fault-anon": 2e-6}}
+
+
+def index_concurrently(store: Path, writer: int, rounds: int, start: object) -> None:
+    """A writer of the concurrency test (a child process): wait for the others, then
+    ``rounds`` times write a run of its own and update the index, as they do.
+
+    Summarizing a run is slowed down by a random few tens of milliseconds, so that
+    writers read the index, summarize and write back in overlapping windows, as a
+    dashboard summarizing many runs does beside a run that finishes."""
+    import random
+    import time
+
+    from analysis import history
+
+    summarize_run = history.summarize_run
+
+    def slow(path: Path) -> dict[str, object]:
+        time.sleep(random.uniform(0.01, 0.08))
+        return summarize_run(path)
+
+    history.summarize_run = slow  # type: ignore[assignment]
+    start.wait(timeout=120)  # type: ignore[attr-defined]  # a multiprocessing Barrier
+    for r in range(rounds):
+        write_run(store, writer * rounds + r, FIGURES)
+        history.update_index(store)
