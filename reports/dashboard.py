@@ -99,7 +99,8 @@ def gather(store: Path, progress: Progress | None = None) -> Dashboard:
         step("comparing the latest run with the one before")
         previous = runs[-2]
         before = load(store / previous)
-        result = regressions(before, latest)
+        # the gate's decision: the history before the latest run sets its noise floor
+        result = regressions(before, latest, history=frame[frame["run"].isin(runs[:-1])])
         findings = across_runs(before, latest)
     return Dashboard(store, frame, changes, png, previous, result, findings)
 
