@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -16,9 +14,10 @@ from rich.console import Console
 from analysis.history import HISTORY_COLUMNS
 from reports.dashboard import Dashboard, build, render
 from runners.cli import main
+from tests.browser import dom as page_dom
+from tests.browser import screenshot
 from tests.history_data import created, run_id, write_run
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
 HOSTS = ("native", "guest")
 BENCHES = {"syscall-null": 1e-7, "fault-anon": 2e-6, "sched-yield": 4e-7}
 RUNS = 12
@@ -98,43 +97,8 @@ def test_runs_without_a_manifest_are_named_not_fatal(page: Path) -> None:
 
 
 def test_the_page_in_a_headless_browser(page: Path) -> None:
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "dashboard.png"
-    shot.unlink(missing_ok=True)
-    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu"]
-    done = subprocess.run(
-        [
-            *flags,
-            "--enable-logging=stderr",
-            "--v=0",
-            "--hide-scrollbars",
-            f"--screenshot={shot}",
-            "--window-size=1400,2000",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    errors = [
-        line
-        for line in done.stderr.splitlines()
-        if "CONSOLE" in line and ("Uncaught" in line or ":ERROR:" in line)
-    ]
-    assert errors == [], errors
-    assert shot.stat().st_size > 10_000
-    dom = subprocess.run(
-        [*flags, "--dump-dom", page.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
+    screenshot(page, "dashboard.png", size="1400,2000")
+    dom = page_dom(page)
     assert 'data-ready="1"' in dom  # the script ran to its end
     assert "6 of 6 series shown" in dom
     assert dom.count('<figure class="series"') == 6 and dom.count("<circle") == 6 * RUNS

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,10 +13,10 @@ from reports.check import HERE, dirty_cells
 from reports.render import ReportError, execute, render
 from runners.cli import main
 from suites.build import BuildInfo
+from tests.browser import dom, screenshot
 from tests.sshd import Sshd
 from tests.test_remote_run import QUICK, inventory
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
 BENCHES = ["--bench", "syscall-null", "--bench", "trap-cpuid", "--bench", "fault-anon"]
 
 
@@ -76,56 +74,10 @@ def test_report_of_two_hosts_renders_tables_and_figures(
     for page in ("overhead.html", "host-native.html", "regressions.html"):
         assert f'href="{page}"' in index
 
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "report-index.png"
-    for page, picture in (
-        ("index.html", shot),
-        ("overhead.html", ARTIFACTS / "report-overhead.png"),
-    ):
-        done = subprocess.run(
-            [
-                chromium,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--hide-scrollbars",
-                "--window-size=1280,1600",
-                "--enable-logging=stderr",
-                "--v=0",
-                f"--screenshot={picture}",
-                (out / page).as_uri(),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
-        errors = [
-            line
-            for line in done.stderr.splitlines()
-            if "CONSOLE" in line and ("Uncaught" in line or ":ERROR:" in line)
-        ]
-        assert errors == [], errors
-        assert picture.stat().st_size > 10_000
-    dom = subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--dump-dom",
-            (out / "index.html").as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
-    assert "ringbench report" in dom and "overhead.html" in dom
+    screenshot(out / "index.html", "report-index.png")
+    screenshot(out / "overhead.html", "report-overhead.png")
+    page = dom(out / "index.html")
+    assert "ringbench report" in page and "overhead.html" in page
 
 
 def test_report_of_a_local_run_against_nothing(harness: BuildInfo, tmp_path: Path) -> None:
