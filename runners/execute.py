@@ -17,7 +17,6 @@ from typing import Literal
 
 from runners.errors import HarnessError, UnsupportedBenchmark
 from runners.protocol import ProcessResult, parse_run_output
-from runners.ssh import TransportError
 from runners.transport import CommandError, CommandTimedOut, Connection
 from suites.catalog import Benchmark
 
@@ -139,6 +138,75 @@ def run_process(conn: Connection, argv: list[str], timeout_s: float) -> TimedPro
     raise HarnessError(f"{conn.host}: harness exited {result.exited}: {tail[0]}")
 
 
+class BenchRun:
+    """One benchmark on one host, measured a process at a time (:meth:`step`).
+
+    The first process calibrates the loop count, later ones reuse it. An
+    unsupported benchmark or a failing process ends the benchmark with its
+    reason; it never raises for them, so one benchmark cannot sink a run. A
+    lost host (:class:`TransportError`) does raise: the caller fails the host.
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        binary: str,
+        bench: Benchmark,
+        config: RunConfig,
+        params: dict[str, int] | None = None,
+    ) -> None:
+        self.conn, self.binary, self.bench, self.config = conn, binary, bench, config
+        self.params = params or {}
+        self.done: list[TimedProcess] = []
+        self.status = Status.SUCCESS
+        self.reason = ""
+        self.duration_s = 0.0
+        self._loops = 0
+        self._ended = False
+
+    @property
+    def pending(self) -> bool:
+        return not self._ended and len(self.done) < self.config.processes
+
+    def step(self) -> None:
+        """Run the next process (the caller checks :attr:`pending` first)."""
+        started = time.monotonic()
+        try:
+            argv = harness_argv(self.binary, self.bench, self.config, self._loops, self.params)
+            proc = run_process(self.conn, argv, self.config.process_timeout_s)
+            self.done.append(proc)
+            self._loops = proc.result.loops
+        except UnsupportedBenchmark as exc:
+            self._end(Status.UNSUPPORTED, exc.reason)
+            self.done.clear()
+        except CommandTimedOut as exc:
+            self._end(Status.FAILED, f"a process took over {exc.timeout_s:.0f} s and was killed")
+        except (HarnessError, CommandError, OSError) as exc:
+            self._end(Status.FAILED, str(exc))  # a TransportError (host lost) goes on up
+        finally:
+            self.duration_s += time.monotonic() - started
+
+    def _end(self, status: Status, reason: str) -> None:
+        self.status, self.reason, self._ended = status, reason, True
+
+    def interrupted(self) -> BenchOutcome:
+        """What a stopped run keeps of a benchmark it had begun: the processes done, marked
+        failed so that ``--resume`` measures the benchmark again, whole."""
+        reason = f"interrupted after {len(self.done)} of {self.config.processes} processes"
+        return BenchOutcome(
+            self.bench, Status.FAILED, tuple(self.done), reason=reason, duration_s=self.duration_s
+        )
+
+    def outcome(self) -> BenchOutcome:
+        return BenchOutcome(
+            self.bench,
+            self.status,
+            tuple(self.done),
+            reason=self.reason,
+            duration_s=self.duration_s,
+        )
+
+
 def run_benchmark(
     conn: Connection,
     binary: str,
@@ -148,43 +216,11 @@ def run_benchmark(
     params: dict[str, int] | None = None,
     on_process: Callable[[int], None] | None = None,
 ) -> BenchOutcome:
-    """Measure ``bench`` in ``config.processes`` fresh processes on ``conn``'s host.
-
-    An unsupported benchmark or a failing process ends this benchmark with its
-    reason; it never raises for them, so one benchmark cannot sink a run.
-    """
-    started = time.monotonic()
-    params = params or {}
-    done: list[TimedProcess] = []
-    loops = 0  # the first process calibrates
-    try:
-        for index in range(config.processes):
-            argv = harness_argv(binary, bench, config, loops, params)
-            proc = run_process(conn, argv, config.process_timeout_s)
-            done.append(proc)
-            loops = proc.result.loops
-            if on_process is not None:
-                on_process(index + 1)
-    except UnsupportedBenchmark as exc:
-        return BenchOutcome(
-            bench, Status.UNSUPPORTED, reason=exc.reason, duration_s=time.monotonic() - started
-        )
-    except CommandTimedOut as exc:
-        return BenchOutcome(
-            bench,
-            Status.FAILED,
-            tuple(done),
-            reason=f"a process took over {exc.timeout_s:.0f} s and was killed",
-            duration_s=time.monotonic() - started,
-        )
-    except TransportError:
-        raise  # the host is gone: the caller fails the host, not just this benchmark
-    except (HarnessError, CommandError, OSError) as exc:
-        return BenchOutcome(
-            bench,
-            Status.FAILED,
-            tuple(done),
-            reason=str(exc),
-            duration_s=time.monotonic() - started,
-        )
-    return BenchOutcome(bench, Status.SUCCESS, tuple(done), duration_s=time.monotonic() - started)
+    """Measure ``bench`` in ``config.processes`` fresh processes on ``conn``'s host, one
+    after another (:class:`BenchRun`)."""
+    run = BenchRun(conn, binary, bench, config, params)
+    while run.pending:
+        run.step()
+        if on_process is not None and run.status is Status.SUCCESS:
+            on_process(len(run.done))
+    return run.outcome()

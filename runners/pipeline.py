@@ -22,7 +22,7 @@ import pyperf
 from runners.classify import Classification, classify, compare_declared
 from runners.deploy import DeployError, deploy
 from runners.errors import UserError
-from runners.execute import BenchOutcome, RunConfig, Status, run_benchmark
+from runners.execute import BenchOutcome, BenchRun, RunConfig, Status
 from runners.inventory import Host
 from runners.metadata import FACT_PATHS, HostReader, Metadata, collect_host_metadata
 from runners.plan import RunPlan, by_machine, connect
@@ -312,42 +312,74 @@ class Run:
         state.baseline = host.baseline
         kept = self.kept_suites.get(host.name, [])
         state.timings["measure_s"] = 0.0
-        for bench in benchmarks:
-            if self.stop.is_set():
-                return
-
-            def tick(index: int, bench_name: str = bench.name) -> None:
-                self.reporter.process_done(host.name, bench_name, index)
-
-            outcome = run_benchmark(
-                conn,
-                binary.path,
-                bench,
-                config,
-                params=self.plan.params.get(bench.name),
-                on_process=tick,
-            )
-            state.outcomes.append(outcome)
-            skews = [p.clock_skew_s for p in outcome.processes if not p.clock_ok]
-            if skews and not any(w.startswith("clock") for w in state.warnings):
-                warning = (
-                    f"clock: the host's clock lay {max(skews):.2f} s outside the "
-                    f"controller's window around a process ({bench.name}); "
-                    "see clock_skew_s in the results"
-                )
-                state.warnings.append(warning)
-                self.reporter.warn(host.name, warning)
-            state.timings["measure_s"] = round(state.timings["measure_s"] + outcome.duration_s, 3)
-            suite = self.run_dir.write_suite(host.name, state.outcomes, common, kept)
-            state.suite = suite.name if suite else state.suite
-            self.manifest("running")
-            self.reporter.bench_done(host.name, outcome)
+        # Round robin: process 1 of every benchmark, then process 2 of every benchmark...
+        # A host's slow phase (seconds long on shared and nested hosts) then lands on one
+        # process of many benchmarks, which the median of process medians absorbs, instead
+        # of on every process of one benchmark, which no statistic can tell from a change.
+        runs = [
+            BenchRun(conn, binary.path, bench, config, self.plan.params.get(bench.name))
+            for bench in benchmarks
+        ]
+        try:
+            while any(r.pending for r in runs) and not self.stop.is_set():
+                for run in runs:
+                    if self.stop.is_set() or not run.pending:
+                        continue
+                    run.step()
+                    if run.status is Status.SUCCESS:
+                        self.reporter.process_done(host.name, run.bench.name, len(run.done))
+                    if not run.pending:
+                        self.finish_bench(host.name, state, run.outcome(), common, kept)
+        except KeyboardInterrupt:
+            self.keep_begun(host.name, state, runs, common, kept)
+            raise
+        if self.stop.is_set():
+            self.keep_begun(host.name, state, runs, common, kept)
+            return
         measured = [o for o in state.outcomes if o.status is Status.SUCCESS] or kept
         state.status = "complete" if measured else "failed"
         if not measured:
             state.reason = "no benchmark could be measured"
         state.finished = utc_now()
         self.reporter.host_done(host.name, state)
+
+    def keep_begun(
+        self,
+        host: str,
+        state: HostOutcome,
+        runs: list[BenchRun],
+        common: Metadata,
+        kept: list[Any],
+    ) -> None:
+        """On a stop: store the processes of the benchmarks begun and not finished."""
+        for run in runs:
+            if run.pending and run.done:
+                self.finish_bench(host, state, run.interrupted(), common, kept)
+
+    def finish_bench(
+        self,
+        host: str,
+        state: HostOutcome,
+        outcome: BenchOutcome,
+        common: Metadata,
+        kept: list[Any],
+    ) -> None:
+        """A benchmark's last process is done: store it, warn about the clock, report."""
+        state.outcomes.append(outcome)
+        skews = [p.clock_skew_s for p in outcome.processes if not p.clock_ok]
+        if skews and not any(w.startswith("clock") for w in state.warnings):
+            warning = (
+                f"clock: the host's clock lay {max(skews):.2f} s outside the "
+                f"controller's window around a process ({outcome.bench.name}); "
+                "see clock_skew_s in the results"
+            )
+            state.warnings.append(warning)
+            self.reporter.warn(host, warning)
+        state.timings["measure_s"] = round(state.timings["measure_s"] + outcome.duration_s, 3)
+        suite = self.run_dir.write_suite(host, state.outcomes, common, kept)
+        state.suite = suite.name if suite else state.suite
+        self.manifest("running")
+        self.reporter.bench_done(host, outcome)
 
 
 def inventory_snapshot(path: Path | None) -> dict[str, Any]:

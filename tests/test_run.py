@@ -14,7 +14,9 @@ import pyperf
 import pytest
 
 from runners.cli import main
+from runners.execute import RunConfig
 from suites.build import BuildInfo
+from suites.catalog import Catalog
 
 QUICK = ["--processes", "2", "--values", "2", "--warmups", "1", "--min-time", "0.005"]
 
@@ -263,3 +265,51 @@ def test_several_hosts_are_summarised_side_by_side(
     assert "median per operation (x baseline)" in out
     assert "hardware-assisted" in out, "each host's column names its class"
     assert " x" in out.split("median per operation")[1], "the host with a baseline: its ratio"
+
+
+class Recorder:
+    """A reporter that keeps what the pipeline told it, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, ...]] = []
+
+    def host_started(self, host: str, benchmarks: int, processes: int) -> None:
+        self.events.append(("host", host))
+
+    def process_done(self, host: str, bench: str, index: int) -> None:
+        self.events.append(("process", bench, str(index)))
+
+    def bench_done(self, host: str, outcome: object) -> None:
+        self.events.append(("bench", outcome.bench.name))  # type: ignore[attr-defined]
+
+    def host_done(self, host: str, outcome: object) -> None:
+        self.events.append(("done", host))
+
+    def warn(self, host: str, message: str) -> None:
+        self.events.append(("warn", message))
+
+
+def test_processes_of_the_benchmarks_take_turns(
+    harness: BuildInfo, catalog: Catalog, tmp_path: Path, workdir: Path
+) -> None:
+    """Process 1 of every benchmark, then process 2 of every benchmark: a slow phase of the
+    host lands on one process of several benchmarks, not on every process of one."""
+    from runners.pipeline import Run
+    from runners.plan import LOCAL_HOST, RunPlan
+    from runners.store import ResultStore
+
+    config = RunConfig(processes=3, values=3, warmups=0, min_time_s=0.002, workdir=str(workdir))
+    benches = (catalog.get("syscall-null"), catalog.get("trap-rdtsc"))
+    plan = RunPlan(hosts=(LOCAL_HOST,), benchmarks=benches, config=config)
+    recorder = Recorder()
+    Run(plan, ResultStore(tmp_path).create(), harness, recorder, {}).execute()
+    processes = [e[1:] for e in recorder.events if e[0] == "process"]
+    assert processes == [
+        ("syscall-null", "1"),
+        ("trap-rdtsc", "1"),
+        ("syscall-null", "2"),
+        ("trap-rdtsc", "2"),
+        ("syscall-null", "3"),
+        ("trap-rdtsc", "3"),
+    ]
+    assert [e[1] for e in recorder.events if e[0] == "bench"] == ["syscall-null", "trap-rdtsc"]
