@@ -54,7 +54,7 @@ from scipy import stats
 from analysis.overhead import compare
 from analysis.validity import records
 
-DEFAULT_THRESHOLD = 0.10
+DEFAULT_THRESHOLD = 0.15
 ALPHA = 0.05
 HISTORY_MIN_RUNS = 6
 HISTORY_QUANTILE = 0.9

@@ -137,6 +137,11 @@ def medians(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat([summarize(f)[["run", "host", "benchmark", "median_s"]] for f in frames])
 
 
+def _named(rows: pd.DataFrame) -> list[str]:
+    """``benchmark xRATIO`` for each flagged row."""
+    return [f"{r['benchmark']} x{r['ratio']:.3f}" for r in records(rows)]
+
+
 def report(console: Console, clean: list[pd.DataFrame], pairs: list[Pair], warmup: int) -> int:
     compared = len(clean) - warmup - 1
     aa = Table(title=f"A/A: {compared} comparisons of repeated runs, default gate")
@@ -147,10 +152,10 @@ def report(console: Console, clean: list[pd.DataFrame], pairs: list[Pair], warmu
         before, after = clean[i - 1], clean[i]
         with_history = regressions(before, after, history=medians(clean[: i - 1]))
         without = regressions(before, after)
-        flagged = with_history.loc[with_history["change"] == "regression", "benchmark"]
-        flagged_without = without.loc[without["change"] == "regression", "benchmark"]
-        alarms += not flagged.empty
-        alarms_without += not flagged_without.empty
+        flagged = _named(with_history[with_history["change"] == "regression"])
+        flagged_without = _named(without[without["change"] == "regression"])
+        alarms += bool(flagged)
+        alarms_without += bool(flagged_without)
         worst = records(without.sort_values("ratio", ascending=False).head(1))[0]
         aa.add_row(
             str(i),
@@ -172,7 +177,7 @@ def report(console: Console, clean: list[pd.DataFrame], pairs: list[Pair], warmu
     for level, base, slow in pairs:
         result = regressions(base, slow, history=medians(clean)).set_index("benchmark")
         flagged = set(result.index[result["change"] == "regression"])
-        wrong = sorted(flagged - set(SYSCALLS))
+        wrong = [f"{b} x{result.at[b, 'ratio']:.3f}" for b in sorted(flagged - set(SYSCALLS))]
         wrong_total += len(wrong)
         cells = []
         for bench in SYSCALLS:

@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--threshold",
         type=_positive_float,
         metavar="PCT",
-        help="smallest change that counts, in percent (default 10)",
+        help="smallest change that counts, in percent (default 15)",
     )
     p.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML here")
     p.add_argument("--markdown", type=Path, metavar="FILE", help="write a Markdown summary here")

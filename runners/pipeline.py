@@ -330,7 +330,7 @@ class Run:
                         self.reporter.process_done(host.name, run.bench.name, len(run.done))
                     if not run.pending:
                         self.finish_bench(host.name, state, run.outcome(), common, kept)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, TransportError):  # stopped, or the host is gone
             self.keep_begun(host.name, state, runs, common, kept)
             raise
         if self.stop.is_set():

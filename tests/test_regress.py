@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.regress import benjamini_hochberg, regressions, welch_p
+from analysis.regress import DEFAULT_THRESHOLD, benjamini_hochberg, regressions, welch_p
 from benchmarks.regress_gate import build_wrapper
 from runners.cli import main
 from suites.build import BuildInfo
@@ -197,7 +197,7 @@ def test_a_change_the_history_shows_routinely_is_no_regression() -> None:
     assert result.at["syscall-b01", "change"] == "no change"
     assert result.at["syscall-b01", "threshold"] > 1.5
     assert result.at["syscall-b02", "change"] == "regression"
-    assert result.at["syscall-b02", "threshold"] == pytest.approx(0.10)
+    assert result.at["syscall-b02", "threshold"] == pytest.approx(DEFAULT_THRESHOLD)
     # Too short a history sets no floor.
     short = regressions(base, current, history=history[history["run"].isin(["r0", "r1"])])
     assert (
