@@ -55,7 +55,7 @@ import pandas as pd
 import ruptures as rpt
 
 from analysis.history import FACTS
-from analysis.validity import records
+from analysis.validity import differing_items, records
 
 PENALTY_FACTOR = 2.5
 Z95 = 1.959963984540054
@@ -121,10 +121,7 @@ def what_changed(before: dict[str, object], after: dict[str, object]) -> str:
         a, b = str(before.get(fact, "") or ""), str(after.get(fact, "") or "")
         if a == b:
             continue
-        items_a, items_b = a.split(" | "), b.split(" | ")
-        if len(items_a) > 1 or len(items_b) > 1:
-            a = " | ".join(i for i in items_a if i not in items_b) or "(nothing more)"
-            b = " | ".join(i for i in items_b if i not in items_a) or "(nothing more)"
+        a, b = differing_items(a, b)
         parts.append(f"{fact} {_shown(fact, a)} -> {_shown(fact, b)}")
     return "; ".join(parts)
 

@@ -87,7 +87,7 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return cast("list[dict[str, Any]]", frame.to_dict(orient="records"))
 
 
-def _difference(a: str, b: str) -> tuple[str, str]:
+def differing_items(a: str, b: str) -> tuple[str, str]:
     """For lists such as the mitigations ("x | y | z"), only the items that differ."""
     items_a, items_b = a.split(" | "), b.split(" | ")
     if len(items_a) == 1 and len(items_b) == 1:
@@ -104,7 +104,7 @@ def _fact_flags(
     for column, check, within, across in FACT_CHECKS:
         mine, theirs = str(a.get(column, "")), str(b.get(column, ""))
         if mine and theirs and mine != theirs:  # unknown is no difference
-            mine, theirs = _difference(mine, theirs)
+            mine, theirs = differing_items(mine, theirs)
             severity = across if across_runs else within
             detail = f"{column}: {mine} against {theirs} ({other})"
             flags.append(_flag(run, host, other, "", check, severity, detail))
