@@ -189,10 +189,10 @@ class BenchRun:
     def _end(self, status: Status, reason: str) -> None:
         self.status, self.reason, self._ended = status, reason, True
 
-    def interrupted(self) -> BenchOutcome:
+    def interrupted(self, why: str) -> BenchOutcome:
         """What a stopped run keeps of a benchmark it had begun: the processes done, marked
         failed so that ``--resume`` measures the benchmark again, whole."""
-        reason = f"interrupted after {len(self.done)} of {self.config.processes} processes"
+        reason = f"{why} after {len(self.done)} of {self.config.processes} processes"
         return BenchOutcome(
             self.bench, Status.FAILED, tuple(self.done), reason=reason, duration_s=self.duration_s
         )

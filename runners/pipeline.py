@@ -330,11 +330,14 @@ class Run:
                         self.reporter.process_done(host.name, run.bench.name, len(run.done))
                     if not run.pending:
                         self.finish_bench(host.name, state, run.outcome(), common, kept)
-        except (KeyboardInterrupt, TransportError):  # stopped, or the host is gone
-            self.keep_begun(host.name, state, runs, common, kept)
+        except KeyboardInterrupt:
+            self.keep_begun(host.name, state, runs, common, kept, "interrupted")
+            raise
+        except TransportError:
+            self.keep_begun(host.name, state, runs, common, kept, "host lost")
             raise
         if self.stop.is_set():
-            self.keep_begun(host.name, state, runs, common, kept)
+            self.keep_begun(host.name, state, runs, common, kept, "stopped")
             return
         measured = [o for o in state.outcomes if o.status is Status.SUCCESS] or kept
         state.status = "complete" if measured else "failed"
@@ -350,11 +353,12 @@ class Run:
         runs: list[BenchRun],
         common: Metadata,
         kept: list[Any],
+        why: str,
     ) -> None:
         """On a stop: store the processes of the benchmarks begun and not finished."""
         for run in runs:
             if run.pending and run.done:
-                self.finish_bench(host, state, run.interrupted(), common, kept)
+                self.finish_bench(host, state, run.interrupted(why), common, kept)
 
     def finish_bench(
         self,

@@ -115,8 +115,15 @@ def test_a_host_killed_mid_run_fails_alone_and_resumes(
     assert m["hosts"]["steady"]["counts"]["success"] == 6
     doomed = m["hosts"]["doomed"]
     assert doomed["status"] == "failed" and "doomed" in doomed["reason"]
-    partial = pyperf.BenchmarkSuite.load(str(run_dir / "doomed.json")).get_benchmark_names()
-    assert 1 <= len(partial) < 6
+    # The benchmarks take turns: one finished when the host went, the others had begun and
+    # keep their processes, marked failed so that --resume measures them again.
+    statuses = {name: b["status"] for name, b in doomed["benchmarks"].items()}
+    assert "success" in statuses.values() and "failed" in statuses.values(), statuses
+    lost = [b["reason"] for b in doomed["benchmarks"].values() if b["status"] == "failed"]
+    # (the process in flight when sshd died fails on its own cut output)
+    assert sum(r.startswith("host lost after") for r in lost) >= len(lost) - 1, lost
+    partial = pyperf.BenchmarkSuite.load(str(run_dir / "doomed.json"))
+    assert 1 <= len(partial.get_benchmark_names()) <= 6
     assert "doomed" in capfd.readouterr().out
 
     servers["doomed"].start()  # the host is back: measure only what it lacks
