@@ -32,6 +32,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import blended_transform_factory
 
 from analysis.stats import FloatArray
+from runners.units import FIGURES, sig3, unit
 
 FORMAT = 1
 SOFTWARE = f"ringbench plots format {FORMAT}"
@@ -46,7 +47,6 @@ DISTRIBUTION_BENCHMARKS = [
     "net-tcp-rr",
     "mem-chase-4k",
 ]
-UNITS = [(1e9, "s"), (1e6, "ms"), (1e3, "µs"), (1.0, "ns")]
 ECDF_POINTS = 1000  # an ECDF of more values is drawn through this many quantiles
 TIMES, DASH = "\N{MULTIPLICATION SIGN}", "\N{EN DASH}"
 Colour = tuple[float, float, float, float]
@@ -111,12 +111,9 @@ def _benchmarks(frame: pd.DataFrame) -> list[tuple[str, str]]:
 
 
 def _unit(ns: float) -> tuple[float, str]:
-    return next(((s, u) for s, u in UNITS if abs(ns) >= s), (1.0, "ns"))
-
-
-def _num(x: float) -> str:
-    """Three significant digits, without exponents: 0.00215, 2.94, 98.8, 2243."""
-    return f"{x:.0f}" if abs(x) >= 100 else f"{x:.3g}"
+    """The unit for a time given in nanoseconds, and its scale in nanoseconds."""
+    scale, name = unit(ns / 1e9, FIGURES)
+    return scale * 1e9, name
 
 
 def _plain(x: float, _pos: float | None = None) -> str:
@@ -405,7 +402,7 @@ def distributions(
 
 def _ns_text(ns: float) -> str:
     scale, unit = _unit(ns)
-    return f"{_num(ns / scale)} {unit}"
+    return f"{sig3(ns / scale)} {unit}"
 
 
 def _mechanism_panel(ax: Axes, rows: pd.DataFrame, narrow: bool) -> None:
@@ -450,7 +447,7 @@ def _mechanism_panel(ax: Axes, rows: pd.DataFrame, narrow: bool) -> None:
             continue
         if resolved[i]:
             text = _ns_text(cost[i]) + (
-                f"\n{TIMES}{_num(ratio[i])}" if np.isfinite(ratio[i]) else ""
+                f"\n{TIMES}{sig3(ratio[i])}" if np.isfinite(ratio[i]) else ""
             )
         else:
             text = f"not resolved\n{_ns_text(cost[i])}"

@@ -53,6 +53,7 @@ from scipy import stats
 
 from analysis.overhead import compare
 from analysis.validity import records
+from runners.units import format_seconds
 
 DEFAULT_THRESHOLD = 0.15
 ALPHA = 0.05
@@ -248,7 +249,8 @@ def markdown(
         ]
         for r in records(rows.sort_values("ratio", ascending=kind == "improvement")):
             lines.append(
-                f"| {r['host']} | {r['benchmark']} | {_time(r['a_s'])} | {_time(r['b_s'])} | "
+                f"| {r['host']} | {r['benchmark']} | "
+                f"{format_seconds(r['a_s'])} | {format_seconds(r['b_s'])} | "
                 f"x{r['ratio']:.3f} [{r['ratio_low']:.3f}-{r['ratio_high']:.3f}] | "
                 f"{r['q_value']:.2g} |"
             )
@@ -261,10 +263,3 @@ def markdown(
             lines.append(f"| {f['host']} | {f['check']} | {f['severity']} | {detail} |")
         lines.append("")
     return "\n".join(lines)
-
-
-def _time(seconds: float) -> str:
-    for scale, unit in ((1e-3, "ms"), (1e-6, "us"), (1e-9, "ns")):
-        if abs(seconds) >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds * 1e9:.3g} ns"

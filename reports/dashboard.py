@@ -40,10 +40,10 @@ from analysis.regress import ALPHA, DEFAULT_THRESHOLD, regressions
 from analysis.tidy import load
 from analysis.validity import across_runs, records
 from reports.series_svg import TIMES, series_svg
-from reports.series_svg import seconds as fmt
 from runners import __version__
 from runners.errors import UserError
 from runners.files import atomic_write_text
+from runners.units import seconds as fmt
 
 DASHBOARD_FORMAT = 1
 HEATMAP_DPI = 100

@@ -15,27 +15,11 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from runners.units import seconds, sig3, unit
+
 WIDTH, HEIGHT = 300, 132
 LEFT, RIGHT, TOP, BOTTOM = 46, 292, 20, 108  # the plot area
-UNITS = [(1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns")]
 TIMES = "\N{MULTIPLICATION SIGN}"
-
-
-def unit(seconds: float) -> tuple[float, str]:
-    """The unit to show ``seconds`` in: the largest that keeps it at least 1."""
-    return next(((s, u) for s, u in UNITS if abs(seconds) >= s), UNITS[-1])
-
-
-def seconds(value: float) -> str:
-    """``231 ns``, ``52.0 µs``: three significant digits in the best unit."""
-    if not math.isfinite(value):
-        return "-"
-    scale, name = unit(value)
-    return f"{_num(value / scale)} {name}"
-
-
-def _num(x: float) -> str:
-    return f"{x:.0f}" if abs(x) >= 100 else f"{x:.3g}"
 
 
 def ticks(low: float, high: float, count: int = 3) -> list[float]:
@@ -105,7 +89,7 @@ def series_svg(
     for t in ticks(low, high):
         ty = BOTTOM - (BOTTOM - TOP) * (t - low) / (high - low)
         out.append(f'<line x1="{LEFT}" x2="{RIGHT}" y1="{ty:.1f}" y2="{ty:.1f}" class="grid"/>')
-        out.append(f'<text x="{LEFT - 3}" y="{ty + 3:.1f}" class="tick">{_num(t)}</text>')
+        out.append(f'<text x="{LEFT - 3}" y="{ty + 3:.1f}" class="tick">{sig3(t)}</text>')
     out.append(f'<text x="3" y="{TOP - 8}" class="unit">{name}</text>')
     band = [f"{x(p['run']):.1f},{y(h):.1f}" for p, h in zip(finite, highs, strict=True)]
     band += [

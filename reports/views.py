@@ -16,10 +16,9 @@ import numpy as np
 import pandas as pd
 
 from analysis.validity import records
+from runners import units
 from runners.errors import UserError
 from runners.store import ResultStore
-
-UNITS = [(1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns")]
 
 
 def resolve_runs(runs: Sequence[str], results_dir: str, default: int = 1) -> list[Path]:
@@ -35,10 +34,7 @@ def resolve_runs(runs: Sequence[str], results_dir: str, default: int = 1) -> lis
 
 def seconds(value: float) -> str:
     """A time per operation in the unit that reads best: 166 ns, 3.66 µs, 1.93 ms."""
-    if value is None or math.isnan(value):
-        return "–"
-    scale, unit = next(((s, u) for s, u in UNITS if abs(value) >= s), (1e-9, "ns"))
-    return f"{value / scale:.3g} {unit}"
+    return units.seconds(value, missing="–")
 
 
 def times(ratio: float) -> str:

@@ -22,10 +22,11 @@ from analysis.references import beside_published
 from analysis.regress import ALPHA
 from analysis.validity import SEVERITY_ORDER, across_runs, records
 from runners import __version__
-from runners.cmd_run import EXIT_OK, format_seconds
+from runners.cmd_run import EXIT_OK
 from runners.errors import UserError
 from runners.files import atomic_write_json, atomic_write_text
 from runners.store import ResultStore
+from runners.units import TERMINAL, format_seconds, sig3, unit
 
 ANALYSIS_FORMAT = 1
 MARKS = {"invalid": "!", "confounded": "~", "suspect": "?"}
@@ -34,28 +35,21 @@ LEGEND = (
 )
 
 
-def _num(x: float) -> str:
-    """Three significant digits, without exponents: 0.00215, 2.94, 98.8, 2243."""
-    return f"{x:.0f}" if abs(x) >= 100 else f"{x:.3g}"
-
-
 def _ratio_cell(ratio: float, low: float, high: float) -> str:
     if math.isnan(ratio):
         return "-"
-    return f"x{_num(ratio)} [{_num(low)}-{_num(high)}]"
-
-
-UNITS = [(1e6, "ms"), (1e3, "us"), (1.0, "ns")]
+    return f"x{sig3(ratio)} [{sig3(low)}-{sig3(high)}]"
 
 
 def _ns_cell(ns: float, low: float = math.nan, high: float = math.nan) -> str:
     """``52.0 us [50.2, 55.3]``: the interval in the point's unit."""
     if math.isnan(ns):
         return "-"
-    scale, unit = next(((s, u) for s, u in UNITS if abs(ns) >= s), (1.0, "ns"))
-    text = f"{_num(ns / scale)} {unit}"
+    scale, name = unit(ns / 1e9, TERMINAL)
+    scale *= 1e9
+    text = f"{sig3(ns / scale)} {name}"
     if not (math.isnan(low) or math.isnan(high)):
-        text += f" [{_num(low / scale)}, {_num(high / scale)}]"
+        text += f" [{sig3(low / scale)}, {sig3(high / scale)}]"
     return text
 
 

@@ -19,18 +19,11 @@ from runners.plan import LOCAL_HOST, ConnectOptions, RunPlan, plan_hosts
 from runners.progress import ProgressReporter
 from runners.store import ResultStore, RunDir
 from runners.transport import LocalConnection
+from runners.units import format_seconds
 from suites.build import BuildInfo, build
 from suites.catalog import Catalog, load_catalog
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
-
-
-def format_seconds(value: float) -> str:
-    """``2.31e-07`` -> ``231 ns``: three significant digits in the best unit."""
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9)):
-        if value >= scale or unit == "ns":
-            return f"{value / scale:.3g} {unit}"
-    raise AssertionError("unreachable")
 
 
 def parse_params(specs: Sequence[str], catalog: Catalog) -> dict[str, dict[str, int]]:
