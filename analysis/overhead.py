@@ -12,8 +12,22 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.stats import Bootstrap, bootstrap, ratio_columns, summarize, verdict
-from analysis.validity import across_runs, flags_by_row, records, validity
+from analysis.stats import (
+    RATIO_COLUMNS,
+    Bootstrap,
+    bootstrap,
+    ratio_columns,
+    summarize,
+    verdict,
+)
+from analysis.validity import COLUMNS as FLAG_COLUMNS
+from analysis.validity import (
+    across_runs,
+    flags_by_row,
+    measurement_flags,
+    records,
+    validity,
+)
 
 OVERHEAD_COLUMNS = [
     "run",
@@ -26,12 +40,7 @@ OVERHEAD_COLUMNS = [
     "operation",
     "median_s",
     "baseline_s",
-    "ratio",
-    "ratio_low",
-    "ratio_high",
-    "added_ns",
-    "added_low_ns",
-    "added_high_ns",
+    *RATIO_COLUMNS,
     "verdict",
     "cv",
     "baseline_cv",
@@ -105,12 +114,7 @@ COMPARE_COLUMNS = [
     "run_b",
     "a_s",
     "b_s",
-    "ratio",
-    "ratio_low",
-    "ratio_high",
-    "added_ns",
-    "added_low_ns",
-    "added_high_ns",
+    *RATIO_COLUMNS,
     "verdict",
     "a_cv",
     "b_cv",
@@ -121,7 +125,7 @@ COMPARE_COLUMNS = [
 def compare(df_a: pd.DataFrame, df_b: pd.DataFrame) -> pd.DataFrame:
     """Run B against run A, host by host: ratio B / A per benchmark present in both.
 
-    Each frame holds one run. ``flags`` joins the cross-run checks of
+    Each frame holds one run. ``flagged`` joins the cross-run checks of
     :func:`analysis.validity.across_runs` with each run's own measurement
     checks (``check@a`` / ``check@b``).
     """
@@ -153,8 +157,7 @@ def compare(df_a: pd.DataFrame, df_b: pd.DataFrame) -> pd.DataFrame:
     out = pd.concat([out, cols.rename(columns={"median_s": "b_s", "baseline_s": "a_s"})], axis=1)
     out["a_cv"], out["b_cv"] = cols["baseline_cv"], cols["cv"]
     cross = across_runs(df_a, df_b)
-    own = validity(both, summary)
-    own = own[own.check.isin(["clock", "steal", "spread"])]
+    own = pd.DataFrame(measurement_flags(both, summary), columns=FLAG_COLUMNS)
     out["flagged"] = _compare_flags(out, cross, own, runs)
     return out[COMPARE_COLUMNS]
 

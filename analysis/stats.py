@@ -263,6 +263,9 @@ def summarize(df: pd.DataFrame, boot: Bootstrap | None = None) -> pd.DataFrame:
     return out
 
 
+RATIO_COLUMNS = ["ratio", "ratio_low", "ratio_high", "added_ns", "added_low_ns", "added_high_ns"]
+
+
 def ratio_columns(
     num: FloatArray,
     den: FloatArray,
