@@ -18,13 +18,6 @@ from rich.console import Console
 from rich.table import Table
 
 from runners import __version__
-from runners.cmd_analysis import (
-    cmd_compare,
-    cmd_dashboard,
-    cmd_overhead,
-    cmd_regress,
-    cmd_report,
-)
 from runners.cmd_hosts import cmd_inventory_check, cmd_inventory_show, cmd_probe
 from runners.cmd_lab import cmd_lab_down, cmd_lab_status, cmd_lab_up
 from runners.cmd_run import EXIT_INTERRUPTED, EXIT_OK, cmd_run
@@ -248,6 +241,35 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     )
 
 
+ANALYSIS_COMMANDS = {"overhead", "report", "regress", "dashboard", "compare"}
+
+
+def analysis_command(console: Console, args: argparse.Namespace) -> int:
+    """The commands that read results: imported here, so that pandas, scipy and matplotlib
+    load only for them and not on every ``ringbench run``."""
+    from runners import cmd_analysis as c
+
+    if args.command == "overhead":
+        return c.cmd_overhead(
+            console, args.run, results=args.results, out=args.out, plots=not args.no_plots
+        )
+    if args.command == "report":
+        return c.cmd_report(console, args.runs, results=args.results, out=args.out)
+    if args.command == "regress":
+        return c.cmd_regress(
+            console,
+            args.baseline,
+            args.current,
+            results=args.results,
+            threshold_pct=args.threshold,
+            junit=args.junit,
+            markdown_out=args.markdown,
+        )
+    if args.command == "dashboard":
+        return c.cmd_dashboard(console, args.results, args.out)
+    return c.cmd_compare(console, args.run_a, args.run_b, results=args.results)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     console = Console(soft_wrap=True)  # messages stay whole lines; tables still fit
@@ -278,26 +300,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 as_json=args.json,
                 out=args.out,
             )
-        if args.command == "overhead":
-            return cmd_overhead(
-                console, args.run, results=args.results, out=args.out, plots=not args.no_plots
-            )
-        if args.command == "report":
-            return cmd_report(console, args.runs, results=args.results, out=args.out)
-        if args.command == "regress":
-            return cmd_regress(
-                console,
-                args.baseline,
-                args.current,
-                results=args.results,
-                threshold_pct=args.threshold,
-                junit=args.junit,
-                markdown_out=args.markdown,
-            )
-        if args.command == "dashboard":
-            return cmd_dashboard(console, args.results, args.out)
-        if args.command == "compare":
-            return cmd_compare(console, args.run_a, args.run_b, results=args.results)
+        if args.command in ANALYSIS_COMMANDS:
+            return analysis_command(console, args)
         return cmd_run(
             console,
             local=args.local,
