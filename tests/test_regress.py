@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from benchmarks.regress_gate import build_wrapper
 from runners.cli import main
 from suites.build import BuildInfo
 from tests.analysis_data import Host, frame
+from tests.history_data import run_id, write_run
 
 BENCHES = {f"syscall-b{i:02d}": 1e-7 * (1 + i) for i in range(20)}
 
@@ -71,64 +71,31 @@ def test_an_injected_slowdown_is_caught_and_nothing_else() -> None:
     )
 
 
-def write_run(
-    root: Path,
-    run: str,
-    slower: float = 1.0,
-    binary: str = "ab" * 32,
-    hosts: tuple[str, ...] = ("h1", "h2"),
-) -> None:
-    """A run directory in the real on-disk format: pyperf suites and a manifest."""
-    rng = np.random.default_rng(len(run) + int(slower * 100))
-    path = root / run
-    path.mkdir(parents=True)
-    manifest = {"format_version": 1, "run_id": run, "created": run, "status": "complete"}
-    (path / "manifest.json").write_text(json.dumps(manifest))
-    for host in hosts:
-        benchmarks = []
-        for bench, median in (("syscall-null", 1e-7), ("trap-cpuid", 3e-6)):
-            factor = slower if bench == "syscall-null" else 1.0
-            runs = [
-                {
-                    "metadata": {"clock_check": "ok", "steal_ticks": 0},
-                    "values": (median * factor * rng.lognormal(0, 0.01, 10)).tolist(),
-                }
-                for _ in range(5)
-            ]
-            meta = {"name": bench, "family": bench.split("-")[0], "mechanism": "ring-transition"}
-            benchmarks.append({"metadata": meta, "runs": runs})
-        suite = {
-            "version": "1.0",
-            "metadata": {
-                "ringbench_format": 1,
-                "host": host,
-                "machine": "box",
-                "virt_class": "hardware-assisted",
-                "binary_sha256": binary,
-                "cpu_model_name": "AMD EPYC",
-                "kernel": "6.1.0",
-                "unit": "second",
-            },
-            "benchmarks": benchmarks,
-        }
-        (path / f"{host}.json").write_text(json.dumps(suite))
+def figures(
+    slower: float = 1.0, hosts: tuple[str, ...] = ("h1", "h2")
+) -> dict[str, dict[str, float]]:
+    """Two benchmarks per host, the system call ``slower`` times the usual."""
+    return {h: {"syscall-null": 1e-7 * slower, "trap-cpuid": 3e-6} for h in hosts}
 
 
 def test_exit_codes_junit_and_markdown(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store = tmp_path / "results"
-    write_run(store, "20261125T000000Z-aaaaaa")
-    write_run(store, "20261125T010000Z-bbbbbb")
-    write_run(store, "20261125T020000Z-cccccc", slower=1.4)
-    write_run(store, "20261125T030000Z-dddddd", binary="cd" * 32)
-    write_run(store, "20261125T040000Z-eeeeee", hosts=("h1",))
+    runs = [run_id(i) for i in range(5)]
+    options = {"values": 10, "sigma": 0.01}
+    write_run(store, 0, figures(), **options)
+    write_run(store, 1, figures(), **options)
+    write_run(store, 2, figures(slower=1.4), **options)
+    other = {h: {"binary_sha256": "cd" * 32} for h in ("h1", "h2")}
+    write_run(store, 3, figures(), other, **options)
+    write_run(store, 4, figures(hosts=("h1",)), **options)
 
     def regress(current: str, *extra: str) -> int:
-        base = ["regress", "--store", str(store), "--baseline", "20261125T000000Z-aaaaaa"]
+        base = ["regress", "--store", str(store), "--baseline", runs[0]]
         return main([*base, "--current", current, *extra])
 
-    assert regress("20261125T010000Z-bbbbbb") == 0
+    assert regress(runs[1]) == 0
     junit, md = tmp_path / "junit.xml", tmp_path / "summary.md"
-    assert regress("20261125T020000Z-cccccc", "--junit", str(junit), "--markdown", str(md)) == 1
+    assert regress(runs[2], "--junit", str(junit), "--markdown", str(md)) == 1
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None
     assert suite.get("tests") == "4" and suite.get("failures") == "2"
@@ -142,15 +109,15 @@ def test_exit_codes_junit_and_markdown(tmp_path: Path, capsys: pytest.CaptureFix
     assert "**2 regression(s)**" in summary and "| h1 | syscall-null |" in summary
     assert "x1.4" in summary
     # A 50% threshold lets the same 40% through.
-    assert regress("20261125T020000Z-cccccc", "--threshold", "50") == 0
+    assert regress(runs[2], "--threshold", "50") == 0
 
     capsys.readouterr()
-    assert regress("20261125T030000Z-dddddd", "--junit", str(junit)) == 2
+    assert regress(runs[3], "--junit", str(junit)) == 2
     out = capsys.readouterr().out
     assert "invalid comparison" in out and "binary_sha256" in out
     assert ET.parse(junit).getroot().find("testsuite").get("errors") == "4"  # type: ignore[union-attr]
-    assert regress("20261125T040000Z-eeeeee") == 2
-    assert "h2: not in 20261125T040000Z-eeeeee" in capsys.readouterr().out
+    assert regress(runs[4]) == 2
+    assert f"h2: not in {runs[4]}" in capsys.readouterr().out
 
 
 def test_regress_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
