@@ -268,4 +268,6 @@ def report_outcomes(console: Console, path: Path, outcomes: dict[str, HostOutcom
             console.print(f"[red]{host.host}: failed: {host.reason}[/red]")
         failed = failed or any(o.status is Status.FAILED for o in host.outcomes)
     console.print(f"results in {path}/ (read them with: python -m pyperf stats {path}/<host>.json)")
+    if any(h.baseline for h in outcomes.values()):
+        console.print(f"overhead against the baselines: ringbench overhead {path.name}")
     return EXIT_FAILED if failed else EXIT_OK
