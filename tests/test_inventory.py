@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -54,9 +55,23 @@ def test_vars_are_inherited_group_to_host(tmp_path: Path) -> None:
     assert [h.name for h in plan_hosts(inv.select(["t*", "native"]))] == ["native", "tcg"]
 
 
-def test_repository_inventory_is_valid() -> None:
-    inv = load_inventory(Path(__file__).parent.parent / "inventory.yaml")
-    assert all(h.is_local for h in inv.hosts)
+def test_repository_inventory_is_valid(tmp_path: Path) -> None:
+    """The inventory as shipped measures this machine in place. The one in the work tree
+    may be the lab's by now (``nox -s bench`` writes it): it must still be valid."""
+    root = Path(__file__).parent.parent
+    shown = subprocess.run(
+        ["git", "-C", str(root), "show", "HEAD:inventory.yaml"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    shipped = root / "inventory.yaml"  # outside a git checkout, the file is as shipped
+    if shown.returncode == 0:
+        shipped = tmp_path / "inventory.yaml"
+        shipped.write_text(shown.stdout)
+    assert all(h.is_local for h in load_inventory(shipped).hosts)
+    assert load_inventory(root / "inventory.yaml").hosts
 
 
 @pytest.mark.parametrize(
