@@ -61,7 +61,7 @@ def lint(session: nox.Session) -> None:
     _install(session, "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
-    session.run("python", "-m", "reports.check")  # notebooks stored without outputs
+    session.run("ringbench", "notebooks")  # notebooks stored without outputs
     session.run("mypy")
 
 

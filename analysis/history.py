@@ -25,9 +25,8 @@ import fcntl
 import json
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +36,11 @@ import pandas as pd
 from analysis.stats import summarize
 from analysis.tidy import load
 from analysis.validity import host_facts, records
-from runners import __version__
-from runners.errors import UserError
-from runners.files import atomic_write_text
-from runners.store import RESULT_FORMAT, RUN_ID_RE
+from ringbench import __version__
+from ringbench.errors import UserError
+from ringbench.files import atomic_write_text
+from ringbench.progress import SILENT, Progress
+from ringbench.results import Manifest, ResultStore, RunDir, run_id_time
 
 INDEX_FORMAT = 1
 INDEX_NAME = "index.json"
@@ -74,8 +74,6 @@ HISTORY_COLUMNS = [
     *SUMMARY,
     *(f for f in FACTS if f not in LABELS),
 ]
-
-Progress = Callable[[str, int, int], None]
 
 
 @contextmanager
@@ -119,37 +117,23 @@ def _write_index(store: Path, runs: dict[str, dict[str, Any]]) -> None:
     atomic_write_text(store / INDEX_NAME, text + "\n")
 
 
-def _fingerprint(run_dir: Path) -> dict[str, Any]:
-    """What says a run directory changed: its manifest's mtime and its suites' stats."""
+def _fingerprint(run: RunDir, manifest: Manifest) -> dict[str, Any]:
+    """What says a run directory changed: its manifest's ``updated`` and mtime, and its
+    suites' names, sizes and mtimes."""
     suites = []
-    for path in sorted(run_dir.glob("*.json")):
-        if path.name != "manifest.json" and ".probe." not in path.name:
-            st = path.stat()
-            suites.append([path.name, st.st_size, st.st_mtime_ns])
-    return {"manifest_mtime_ns": (run_dir / "manifest.json").stat().st_mtime_ns, "suites": suites}
+    for path in run.suite_files():
+        st = path.stat()
+        suites.append([path.name, st.st_size, st.st_mtime_ns])
+    return {
+        "updated": manifest.updated,
+        "manifest_mtime_ns": run.manifest_path.stat().st_mtime_ns,
+        "suites": suites,
+    }
 
 
-def _manifest(run_dir: Path) -> dict[str, Any]:
-    """The run's manifest; raises UserError saying why it cannot be used."""
-    path = run_dir / "manifest.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError("no manifest.json (a run still starting, or not a run)") from None
-    except (OSError, ValueError) as exc:
-        raise UserError(f"manifest.json cannot be read ({exc})") from exc
-    if not isinstance(data, dict) or data.get("format_version") != RESULT_FORMAT:
-        raise UserError(f"manifest.json is not a ringbench manifest of format {RESULT_FORMAT}")
-    return data
-
-
-def _created(run_id: str, manifest: dict[str, Any]) -> str:
-    """The manifest's ``created``, else the time the run id was made (its first 16 characters)."""
-    created = manifest.get("created")
-    if created:
-        return str(created)
-    stamp = datetime.strptime(run_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-    return stamp.isoformat(timespec="seconds")
+def _created(run_id: str, manifest: Manifest) -> str:
+    """The manifest's ``created``, else the time the run id was made."""
+    return manifest.created or run_id_time(run_id)
 
 
 def _number(x: Any) -> float | int | None:  # noqa: ANN401 - a cell of a frame
@@ -161,8 +145,9 @@ def _number(x: Any) -> float | int | None:  # noqa: ANN401 - a cell of a frame
 
 def summarize_run(run_dir: Path) -> dict[str, Any]:
     """The index entry of one run directory; raises UserError when it cannot be read."""
-    manifest = _manifest(run_dir)
-    fingerprint = {"updated": str(manifest.get("updated", "")), **_fingerprint(run_dir)}
+    run = RunDir(run_dir)
+    manifest = run.read_manifest()
+    fingerprint = _fingerprint(run, manifest)
     df = load(run_dir)
     figures: list[dict[str, Any]] = []
     hosts: dict[str, dict[str, str]] = {}
@@ -177,7 +162,7 @@ def summarize_run(run_dir: Path) -> dict[str, Any]:
     return {
         "run_id": run_dir.name,
         "created": _created(run_dir.name, manifest),
-        "status": str(manifest.get("status", "")),
+        "status": manifest.status.value,
         "fingerprint": fingerprint,
         "figures": figures,
         "hosts": hosts,
@@ -186,21 +171,21 @@ def summarize_run(run_dir: Path) -> dict[str, Any]:
 
 def _current(run_dir: Path) -> dict[str, Any] | None:
     """The fingerprint the directory has now (``updated`` from the manifest), None if unreadable."""
+    run = RunDir(run_dir)
     try:
-        manifest = _manifest(run_dir)
-        return {"updated": str(manifest.get("updated", "")), **_fingerprint(run_dir)}
+        return _fingerprint(run, run.read_manifest())
     except (UserError, OSError):
         return None
 
 
 def _update(
-    store: Path, progress: Progress | None
+    store: Path, progress: Progress
 ) -> tuple[dict[str, dict[str, Any]], set[str], list[str]]:
     """(indexed runs, the names summarized by this call, why runs were skipped)."""
     if not store.is_dir():
         raise UserError(f"{store}: no such results directory")
     indexed = _read_index(store)  # replaced atomically: whole without the lock
-    dirs = {p.name: p for p in sorted(store.iterdir()) if p.is_dir() and RUN_ID_RE.match(p.name)}
+    dirs = {r.run_id: r.path for r in ResultStore(store).runs()}
     todo = []
     for name, path in dirs.items():
         now = _current(path)
@@ -209,8 +194,9 @@ def _update(
     skipped: dict[str, str] = {}
     fresh: dict[str, dict[str, Any]] = {}
     for done, path in enumerate(todo):
-        if progress:
-            progress(f"summarizing run {path.name}", done, len(todo))
+        progress.update(
+            "history", completed=done, total=len(todo), description=f"summarizing run {path.name}"
+        )
         try:
             fresh[path.name] = summarize_run(path)
         except (UserError, OSError) as exc:
@@ -237,14 +223,14 @@ def _update(
     return ordered, set(fresh), list(skipped.values())
 
 
-def update_index(store: Path, progress: Progress | None = None) -> pd.DataFrame:
+def update_index(store: Path, progress: Progress = SILENT) -> pd.DataFrame:
     """Bring ``<store>/index.json`` up to date; one row per indexed run (``INDEX_COLUMNS``),
     ordered by creation.
 
     ``summarized`` says whether the run was (re)summarized by this call.
     Runs that cannot be read are left out and listed, one line each, in
-    ``attrs["skipped"]``. ``progress(title, done, total)`` is called before
-    each run summarized. Raises UserError when ``store`` is not a directory.
+    ``attrs["skipped"]``. ``progress`` hears of each run summarized (task
+    ``history``). Raises UserError when ``store`` is not a directory.
     """
     runs, fresh, skipped = _update(store, progress)
     rows = [
@@ -263,7 +249,7 @@ def update_index(store: Path, progress: Progress | None = None) -> pd.DataFrame:
     return out
 
 
-def history(store: Path, progress: Progress | None = None) -> pd.DataFrame:
+def history(store: Path, progress: Progress = SILENT) -> pd.DataFrame:
     """One row per (run, host, benchmark), ordered by the runs' creation: ``HISTORY_COLUMNS``.
 
     Updates the index first (:func:`update_index`); ``attrs["skipped"]``
@@ -291,3 +277,14 @@ def history(store: Path, progress: Progress | None = None) -> pd.DataFrame:
     out = out.reset_index(drop=True)
     out.attrs["skipped"] = skipped
     return out
+
+
+def history_before(store: Path, run_id: str, progress: Progress = SILENT) -> pd.DataFrame:
+    """The history of the runs created before ``run_id`` (all of them when it is not in the
+    store): what the regression gate holds a run against."""
+    if not store.is_dir():
+        return pd.DataFrame(columns=HISTORY_COLUMNS)
+    frame = history(store, progress)
+    order = list(dict.fromkeys(frame["run"]))
+    before = set(order[: order.index(run_id)]) if run_id in order else set(order)
+    return frame[frame["run"].isin(before)]

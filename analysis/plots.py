@@ -32,7 +32,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import blended_transform_factory
 
 from analysis.stats import FloatArray
-from runners.units import FIGURES, sig3, unit
+from ringbench.units import FIGURES, sig3, unit
 
 FORMAT = 1
 SOFTWARE = f"ringbench plots format {FORMAT}"

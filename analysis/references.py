@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from runners.errors import UserError
+from ringbench.errors import UserError
 
 PATH = Path(__file__).with_name("references.csv")
 COLUMNS = [

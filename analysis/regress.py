@@ -53,7 +53,7 @@ from scipy import stats
 
 from analysis.overhead import compare
 from analysis.validity import records
-from runners.units import format_seconds
+from ringbench.units import format_seconds
 
 DEFAULT_THRESHOLD = 0.15
 ALPHA = 0.05

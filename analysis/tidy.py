@@ -36,14 +36,17 @@ date                    the process's start (UTC)
 params                  the benchmark's parameters, ``key=value`` joined by commas
 ======================  ============================================================
 
-String columns are pandas categoricals: a million values load in well under
-a second (``benchmarks/analysis_speed.py``).
+String columns are pandas categoricals. The files are found and read by
+:mod:`ringbench.results` (which owns the results directory); here the
+columns are built, once per process, then repeated per value: a million
+values of 700 host files load in well under a second
+(``benchmarks/analysis_speed.py``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -51,46 +54,46 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from runners.errors import UserError
-
-RESULT_FORMAT = 1
+from ringbench.errors import UserError
+from ringbench.results import keys as k
+from ringbench.results import probe_files, read_processes, suite_files
 
 KEYS = ["run", "host", "virt_class", "baseline", "benchmark", "family", "mechanism", "process"]
 STRING_META = [
-    "operation",
-    "machine",
-    "virt_class_declared",
-    "virt_class_detected",
-    "virt_layers",
-    "virt_class_warning",
-    "binary_sha256",
-    "cpu_model_name",
-    "kernel",
-    "mitigations",
-    "thp",
-    "cpu_governor",
-    "clocksource",
-    "clock_check",
-    "date",
+    k.OPERATION,
+    k.MACHINE,
+    k.VIRT_CLASS_DECLARED,
+    k.VIRT_CLASS_DETECTED,
+    k.VIRT_LAYERS,
+    k.VIRT_CLASS_WARNING,
+    k.BINARY_SHA256,
+    k.CPU_MODEL_NAME,
+    k.KERNEL,
+    k.MITIGATIONS,
+    k.THP,
+    k.CPU_GOVERNOR,
+    k.CLOCKSOURCE,
+    k.CLOCK_CHECK,
+    k.DATE,
     "params",
 ]
-NUMERIC_META = ["clock_skew_s", "steal_ticks", "loops"]
+NUMERIC_META = [k.CLOCK_SKEW_S, k.STEAL_TICKS, k.LOOPS]
 COLUMNS = [*KEYS, "value_s", *STRING_META, *NUMERIC_META]
 # Facts that are per host, not per process: the validity checks compare these.
-HOST_FACTS = [
-    "machine",
-    "binary_sha256",
-    "cpu_model_name",
-    "kernel",
-    "mitigations",
-    "thp",
-    "cpu_governor",
-    "clocksource",
-    "virt_class_declared",
-    "virt_class_detected",
-    "virt_layers",
-    "virt_class_warning",
+HOST_FACTS = list(k.HOST_FACTS)
+# The metadata key behind each column that is not the key's own name.
+SOURCE = {"benchmark": k.NAME}
+_READ = [
+    SOURCE.get(c, c)
+    for c in [*KEYS, *STRING_META, *NUMERIC_META]
+    if c not in ("run", "process", "params")
 ]
+
+
+def _paths(paths: str | Path | Iterable[str | Path]) -> list[Path]:
+    if isinstance(paths, str | Path):
+        return [Path(paths)]
+    return [Path(p) for p in paths]
 
 
 def load(paths: str | Path | Iterable[str | Path]) -> pd.DataFrame:
@@ -98,18 +101,53 @@ def load(paths: str | Path | Iterable[str | Path]) -> pd.DataFrame:
 
     Raises :class:`UserError` naming the file when one cannot be read.
     """
-    if isinstance(paths, str | Path):
-        paths = [paths]
-    files = sorted(set(chain.from_iterable(_suite_files(Path(p)) for p in paths)))
-    records: list[dict[str, Any]] = []
-    counts: list[int] = []
-    values: list[list[float]] = []
-    for file in files:
-        for record, vals in _processes(file):
-            records.append(record)
-            counts.append(len(vals))
-            values.append(vals)
-    return _frame(records, counts, values)
+    files = sorted(set(chain.from_iterable(suite_files(p) for p in _paths(paths))))
+    procs = read_processes(files, _READ)
+    repeat = np.asarray(procs.counts, dtype=np.int64)
+    columns: dict[str, Any] = {}
+    for column in [*KEYS, *STRING_META]:
+        if column == "process":
+            continue
+        if column == "run":
+            cells: list[Any] = procs.run
+        elif column == "params":
+            cells = procs.params
+        else:
+            cells = procs.columns[SOURCE.get(column, column)]
+        columns[column] = _categorical(cells, repeat)
+    columns["process"] = np.repeat(np.asarray(procs.index, dtype=np.int64), repeat)
+    columns["value_s"] = _values(procs.values, files)
+    for column in NUMERIC_META:
+        columns[column] = np.repeat(_numbers(procs.columns[column]), repeat)
+    return pd.DataFrame(columns)[COLUMNS]
+
+
+def _categorical(cells: list[Any], repeat: np.ndarray) -> pd.Categorical:
+    """Per-process cells as a categorical of their text ("" for a missing or empty value),
+    repeated per value: factorized once over the processes, the text made per category."""
+    codes, uniques = pd.factorize(pd.Series(cells, dtype=object), use_na_sentinel=False)
+    texts = [str(u or "") if not (isinstance(u, float) and u != u) else "" for u in uniques]
+    text_codes, categories = pd.factorize(pd.Series(texts, dtype=object), sort=True)
+    mapped = np.asarray(text_codes, dtype=np.int64)[codes] if len(codes) else codes
+    return pd.Categorical.from_codes(
+        np.repeat(mapped, repeat), categories=pd.Index(categories, dtype=object)
+    )
+
+
+def _numbers(cells: list[Any]) -> np.ndarray:
+    out = np.full(len(cells), np.nan)
+    for i, value in enumerate(cells):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out[i] = float(value)
+    return out
+
+
+def _values(values: list[float], files: list[Path]) -> np.ndarray:
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        where = files[0] if len(files) == 1 else f"one of {len(files)} suite files"
+        raise UserError(f"{where}: a value is not a number ({exc})") from None
 
 
 HOST_COLUMNS = [
@@ -139,10 +177,8 @@ def load_hosts(paths: str | Path | Iterable[str | Path]) -> pd.DataFrame:
     gives each layer's evidence, ``layer: item; item``, layers separated by
     `` | ``; ``disagreements`` what the probe's sources said against each other.
     """
-    if isinstance(paths, str | Path):
-        paths = [paths]
     rows = []
-    for file in sorted(set(chain.from_iterable(_probe_files(Path(p)) for p in paths))):
+    for file in sorted(set(chain.from_iterable(probe_files(p) for p in _paths(paths)))):
         try:
             doc = json.loads(file.read_text(encoding="utf-8"))
             layers = doc.get("layers") or []
@@ -169,89 +205,3 @@ def load_hosts(paths: str | Path | Iterable[str | Path]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=HOST_COLUMNS)
-
-
-def _probe_files(path: Path) -> Iterator[Path]:
-    if path.is_file():
-        path = path.parent
-    yield from (p for s in _suite_files(path) if (p := s.with_suffix(".probe.json")).is_file())
-
-
-def _suite_files(path: Path) -> Iterator[Path]:
-    if path.is_file():
-        yield path
-        return
-    if not path.is_dir():
-        raise UserError(f"{path}: no such run directory or results file")
-    if (path / "manifest.json").is_file():
-        yield from (
-            p for p in path.glob("*.json") if p.name != "manifest.json" and ".probe." not in p.name
-        )
-        return
-    runs = [p for p in sorted(path.iterdir()) if (p / "manifest.json").is_file()]
-    if not runs:
-        raise UserError(f"{path}: neither a run directory (no manifest.json) nor a results root")
-    for run in runs:
-        yield from _suite_files(run)
-
-
-def _processes(file: Path) -> Iterator[tuple[dict[str, Any], list[float]]]:
-    """(metadata, values) per pyperf run, i.e. per harness process."""
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-        suite_meta: dict[str, Any] = data.get("metadata", {})
-        benchmarks: list[dict[str, Any]] = data["benchmarks"]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise UserError(f"{file}: not a pyperf suite written by ringbench ({exc})") from exc
-    fmt = suite_meta.get("ringbench_format")
-    if fmt is not None and fmt != RESULT_FORMAT:
-        raise UserError(
-            f"{file}: results format {fmt}, this ringbench reads {RESULT_FORMAT}: upgrade it"
-        )
-    run_id = file.parent.name
-    for bench in benchmarks:
-        bench_meta = {**suite_meta, **bench.get("metadata", {})}
-        for index, run in enumerate(bench.get("runs", [])):
-            vals = run.get("values") or []
-            if not vals:
-                continue  # a calibration-only pyperf run carries no values
-            meta = {**bench_meta, **run.get("metadata", {})}
-            meta["run"] = run_id
-            meta["benchmark"] = meta.get("name", "")
-            meta["process"] = index
-            yield meta, vals
-
-
-def _params(meta: dict[str, Any]) -> str:
-    return ",".join(f"{k[6:]}={v}" for k, v in sorted(meta.items()) if k.startswith("param_"))
-
-
-def _frame(
-    records: list[dict[str, Any]], counts: list[int], values: list[list[float]]
-) -> pd.DataFrame:
-    """Columns built per process, then repeated per value (categorical codes, not strings)."""
-    repeat = np.asarray(counts, dtype=np.int64)
-    columns: dict[str, Any] = {}
-    for key in KEYS + STRING_META:
-        if key == "process":
-            continue
-        if key == "params":
-            cells = [_params(r) for r in records]
-        else:
-            cells = [str(r.get(key) or "") for r in records]
-        codes, categories = pd.factorize(np.asarray(cells, dtype=object), sort=True)
-        columns[key] = pd.Categorical.from_codes(
-            np.repeat(codes, repeat), categories=pd.Index(categories, dtype=object)
-        )
-    columns["process"] = np.repeat(
-        np.asarray([r["process"] for r in records], dtype=np.int64), repeat
-    )
-    columns["value_s"] = np.fromiter(
-        chain.from_iterable(values), dtype=np.float64, count=int(repeat.sum())
-    )
-    for key in NUMERIC_META:
-        numeric = np.asarray(
-            [np.nan if r.get(key) is None else float(r[key]) for r in records], dtype=np.float64
-        )
-        columns[key] = np.repeat(numeric, repeat)
-    return pd.DataFrame(columns)[COLUMNS]

@@ -19,7 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from runners.files import atomic_write_json
+from ringbench.files import atomic_write_json
 from runners.lab import lifecycle
 from runners.lab.paths import LabPaths
 

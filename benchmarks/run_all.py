@@ -27,9 +27,9 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.reference import ToolMissing, perf_bench_syscall, stress_ng_cpuid
-from runners.execute import DEFAULT, RunConfig, Status, run_benchmark
-from runners.files import atomic_write_json
-from runners.store import new_run_id
+from ringbench.files import atomic_write_json
+from ringbench.results import BenchStatus, new_run_id
+from runners.execute import DEFAULT, RunConfig, measure_benchmark
 from runners.transport import LocalConnection
 from suites.build import BuildInfo, build
 from suites.catalog import Catalog, load_catalog
@@ -52,8 +52,8 @@ def ringbench_median(info: BuildInfo, catalog: Catalog, name: str, cpu: int) -> 
     """One fresh, pinned process of ``name``: the median of its values."""
     with tempfile.TemporaryDirectory() as tmp:
         config = RunConfig(processes=1, values=5, warmups=1, min_time_s=0.02, cpu=cpu, workdir=tmp)
-        outcome = run_benchmark(LocalConnection(), str(info.path), catalog.get(name), config)
-    if outcome.status is not Status.SUCCESS:
+        outcome = measure_benchmark(LocalConnection(), str(info.path), catalog.get(name), config)
+    if outcome.status is not BenchStatus.SUCCESS:
         raise RuntimeError(f"{name}: {outcome.reason}")
     return statistics.median(v.value_s for v in outcome.processes[0].result.values)
 
@@ -106,8 +106,10 @@ def spread(info: BuildInfo, catalog: Catalog, trials: int) -> list[Figure]:
     for name in ("syscall-null", "trap-cpuid"):
         cvs = []
         for _ in range(trials):
-            outcome = run_benchmark(LocalConnection(), str(info.path), catalog.get(name), DEFAULT)
-            if outcome.status is not Status.SUCCESS:
+            outcome = measure_benchmark(
+                LocalConnection(), str(info.path), catalog.get(name), DEFAULT
+            )
+            if outcome.status is not BenchStatus.SUCCESS:
                 raise RuntimeError(f"{name}: {outcome.reason}")
             medians = [
                 statistics.median(v.value_s for v in p.result.values) for p in outcome.processes

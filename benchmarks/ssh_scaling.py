@@ -29,8 +29,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from runners.files import atomic_write_json
-from runners.store import new_run_id
+from ringbench.files import atomic_write_json
+from ringbench.results import new_run_id
 from tests.sshd import ClientKey, Sshd, keygen
 
 SUBSET = ["--family", "syscall", "--fast", "--cpu", "none"]

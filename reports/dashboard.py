@@ -26,7 +26,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,15 +39,15 @@ from analysis.regress import ALPHA, DEFAULT_THRESHOLD, regressions
 from analysis.tidy import load
 from analysis.validity import across_runs, records
 from reports.series_svg import TIMES, series_svg
-from runners import __version__
-from runners.errors import UserError
-from runners.files import atomic_write_text
-from runners.units import seconds as fmt
+from ringbench import __version__
+from ringbench.errors import UserError
+from ringbench.files import atomic_write_text
+from ringbench.progress import SILENT, Progress
+from ringbench.units import seconds as fmt
 
 DASHBOARD_FORMAT = 1
 HEATMAP_DPI = 100
 HERE = Path(__file__).resolve().parent
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -75,12 +74,11 @@ def _png(overhead_frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def gather(store: Path, progress: Progress | None = None) -> Dashboard:
+def gather(store: Path, progress: Progress = SILENT) -> Dashboard:
     """Index the store and compute everything the page shows; UserError without runs."""
 
     def step(title: str) -> None:
-        if progress:
-            progress(title, 0, 0)
+        progress.update("dashboard", description=title)
 
     frame = history(store, progress)
     if frame.empty:
@@ -105,13 +103,14 @@ def gather(store: Path, progress: Progress | None = None) -> Dashboard:
     return Dashboard(store, frame, changes, png, previous, result, findings)
 
 
-def build(store: Path, out: Path, progress: Progress | None = None) -> Path:
+def build(store: Path, out: Path, progress: Progress = SILENT) -> Path:
     """Write ``<out>/index.html`` (atomically) for the runs of ``store``; returns its path."""
+    progress.start("dashboard", "indexing the history")
     page = render(gather(store, progress))
-    if progress:
-        progress("writing the page", 0, 0)
+    progress.update("dashboard", description="writing the page")
     path = out / "index.html"
     atomic_write_text(path, page)
+    progress.finish("dashboard", "written")
     return path
 
 

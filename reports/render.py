@@ -15,7 +15,7 @@ from __future__ import annotations
 import html
 import json
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,10 +27,11 @@ from nbconvert import HTMLExporter
 
 from analysis.tidy import load_hosts
 from analysis.validity import records
-from runners import __version__
-from runners.errors import UserError
-from runners.files import atomic_write_text
-from runners.store import ResultStore
+from ringbench import __version__
+from ringbench.errors import UserError
+from ringbench.files import atomic_write_text
+from ringbench.progress import SILENT, Progress
+from ringbench.results import ResultStore
 
 REPORT_FORMAT = 1
 HERE = Path(__file__).resolve().parent
@@ -171,7 +172,7 @@ def render(
     runs: Sequence[str],
     results: Path,
     out_root: Path,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: Progress = SILENT,
 ) -> Path:
     """Render the reports of the last of ``runs`` (the others: its history, oldest first).
 
@@ -191,14 +192,15 @@ def render(
     out.mkdir(parents=True, exist_ok=True)
     rendered: list[Page] = []
     todo = pages(run, history, results)
+    progress.start("reports", "executing the notebooks", total=len(todo))
     for page in todo:
-        if progress:
-            progress(page.title, len(rendered), len(todo))
+        progress.update("reports", completed=len(rendered), description=f"executing {page.title}")
         nb = execute(HERE / page.notebook, page.parameters)
         atomic_write_text(out / page.html, to_html(nb, f"{page.title}: {run.name}"))
         rendered.append(page)
     hosts = load_hosts(run)[["host", "virt_class", "layers"]].astype(str)
     atomic_write_text(out / "index.html", _index(run, rendered, records(hosts)))
+    progress.finish("reports", "rendered")
     atomic_write_text(
         out / "report.json",
         json.dumps(

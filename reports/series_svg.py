@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from runners.units import seconds, sig3, unit
+from ringbench.units import seconds, sig3, unit
 
 WIDTH, HEIGHT = 300, 132
 LEFT, RIGHT, TOP, BOTTOM = 46, 292, 20, 108  # the plot area

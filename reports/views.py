@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from analysis.validity import records
-from runners import units
-from runners.errors import UserError
-from runners.store import ResultStore
+from ringbench import units
+from ringbench.errors import UserError
+from ringbench.results import ResultStore
 
 
 def resolve_runs(runs: Sequence[str], results_dir: str, default: int = 1) -> list[Path]:

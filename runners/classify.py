@@ -1,6 +1,6 @@
 """From probe evidence to virtualization layers: a pure function, tested on captured evidence.
 
-:func:`classify` turns an :class:`~runners.probe.Evidence` into the layers a
+:func:`classify` turns an :class:`~runners.evidence.Evidence` into the layers a
 host runs in, outermost first, with the evidence for each, and every place
 where two sources disagree. Direct evidence wins: CPUID (what the CPU, or the
 emulator, answers), ``/sys/hypervisor`` and ``/proc/cpuinfo`` (what the
@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from runners.metadata import first_line
-
-if TYPE_CHECKING:
-    from runners.probe import Evidence
+from runners.evidence import Evidence
+from runners.hostfacts import first_line
 
 VIRT_CLASSES = ("paravirtualized", "binary-translation", "hardware-assisted", "container")
 BARE_METAL = "bare-metal"

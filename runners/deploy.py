@@ -11,16 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runners.transport import CommandError, Connection, LocalConnection
+from ringbench.errors import CommandError, DeployError
+from runners.transport import Connection, LocalConnection
 from suites.build import BINARY_NAME, BuildInfo
 
 COMMAND_TIMEOUT_S = 60.0
-UPLOAD_TIMEOUT_S = 300.0
 REMOTE_DIR = ".cache/ringbench"
-
-
-class DeployError(Exception):
-    """This host cannot run the harness; the message says why (host first)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +51,15 @@ def deploy(conn: Connection, build: BuildInfo) -> Deployed:
         arch, home = host_arch_and_home(conn)
         if arch != build.arch:
             raise DeployError(
-                f"{conn.host}: host is {arch}, the harness is built for "
-                f"{build.arch}: skipped (build on a {arch} controller)"
+                f"host is {arch}, the harness is built for "
+                f"{build.arch}: skipped (build on a {arch} controller)",
+                host=conn.host,
             )
         if isinstance(conn, LocalConnection):
             path, uploaded = str(build.path), False
         else:
             if not home.startswith("/"):
-                raise DeployError(f"{conn.host}: no home directory to deploy into")
+                raise DeployError("no home directory to deploy into", host=conn.host)
             directory = f"{home}/{REMOTE_DIR}"
             # install -d sets the mode even when the directory already exists.
             conn.run(["install", "-d", "-m", "700", "--", directory], timeout_s=COMMAND_TIMEOUT_S)
@@ -74,10 +71,10 @@ def deploy(conn: Connection, build: BuildInfo) -> Deployed:
         if uploaded or isinstance(conn, LocalConnection):
             found = remote_sha256(conn, path)
     except CommandError as exc:
-        raise DeployError(f"{conn.host}: deploy failed: {exc}") from None
+        raise DeployError(f"deploy failed: {exc.detail}", host=conn.host) from None
     if found != build.sha256:
         raise DeployError(
-            f"{conn.host}: {path} has sha256 {(found or 'nothing')[:16]}, "
-            f"expected {build.sha256[:16]}: stopped"
+            f"{path} has sha256 {(found or 'nothing')[:16]}, expected {build.sha256[:16]}: stopped",
+            host=conn.host,
         )
     return Deployed(path=path, uploaded=uploaded, home=home)

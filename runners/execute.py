@@ -12,13 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
 from typing import Literal
 
-from runners.errors import HarnessError, UnsupportedBenchmark
-from runners.protocol import ProcessResult, parse_run_output
-from runners.transport import CommandError, CommandTimedOut, Connection
+from ringbench.errors import CommandError, HarnessError, UnsupportedBenchmark
+from ringbench.results import BenchEntry, BenchStatus
+from runners.transport import CommandTimedOut, Connection
 from suites.catalog import Benchmark
+from suites.protocol import ProcessResult, parse_run_output
 
 # Tolerance of the clock check: a guest clock this far outside the
 # controller's window around a process is reported.
@@ -57,12 +57,6 @@ DEFAULT = RunConfig()
 FAST = RunConfig(processes=2, values=5, warmups=1, min_time_s=0.005)
 
 
-class Status(Enum):
-    SUCCESS = "success"
-    UNSUPPORTED = "unsupported"
-    FAILED = "failed"
-
-
 @dataclass(frozen=True, slots=True)
 class TimedProcess:
     """One harness process and the controller's wall-clock window around it."""
@@ -90,10 +84,14 @@ class BenchOutcome:
     """What became of one benchmark on one host."""
 
     bench: Benchmark
-    status: Status
+    status: BenchStatus
     processes: tuple[TimedProcess, ...] = ()
     reason: str = ""
     duration_s: float = 0.0
+
+    def entry(self) -> BenchEntry:
+        """Its line in the manifest."""
+        return BenchEntry(self.status, self.reason, len(self.processes), self.duration_s)
 
 
 def harness_argv(
@@ -133,12 +131,12 @@ def run_process(conn: Connection, argv: list[str], timeout_s: float) -> TimedPro
     try:
         parse_run_output(result.stdout)
     except HarnessError as exc:
-        raise HarnessError(f"{conn.host}: {exc}") from None
+        raise HarnessError(exc.detail, host=conn.host) from None
     tail = result.stderr.strip().splitlines()[-1:] or ["no message"]
-    raise HarnessError(f"{conn.host}: harness exited {result.exited}: {tail[0]}")
+    raise HarnessError(f"harness exited {result.exited}: {tail[0]}", host=conn.host)
 
 
-class BenchRun:
+class BenchMeasurement:
     """One benchmark on one host, measured a process at a time (:meth:`step`).
 
     The first process calibrates the loop count, later ones reuse it. An
@@ -158,7 +156,7 @@ class BenchRun:
         self.conn, self.binary, self.bench, self.config = conn, binary, bench, config
         self.params = params or {}
         self.done: list[TimedProcess] = []
-        self.status = Status.SUCCESS
+        self.status = BenchStatus.SUCCESS
         self.reason = ""
         self.duration_s = 0.0
         self._loops = 0
@@ -177,16 +175,18 @@ class BenchRun:
             self.done.append(proc)
             self._loops = proc.result.loops
         except UnsupportedBenchmark as exc:
-            self._end(Status.UNSUPPORTED, exc.reason)
+            self._end(BenchStatus.UNSUPPORTED, exc.reason)
             self.done.clear()
         except CommandTimedOut as exc:
-            self._end(Status.FAILED, f"a process took over {exc.timeout_s:.0f} s and was killed")
+            self._end(
+                BenchStatus.FAILED, f"a process took over {exc.timeout_s:.0f} s and was killed"
+            )
         except (HarnessError, CommandError, OSError) as exc:
-            self._end(Status.FAILED, str(exc))  # a TransportError (host lost) goes on up
+            self._end(BenchStatus.FAILED, str(exc))  # a TransportError (host lost) goes on up
         finally:
             self.duration_s += time.monotonic() - started
 
-    def _end(self, status: Status, reason: str) -> None:
+    def _end(self, status: BenchStatus, reason: str) -> None:
         self.status, self.reason, self._ended = status, reason, True
 
     def interrupted(self, why: str) -> BenchOutcome:
@@ -194,7 +194,11 @@ class BenchRun:
         failed so that ``--resume`` measures the benchmark again, whole."""
         reason = f"{why} after {len(self.done)} of {self.config.processes} processes"
         return BenchOutcome(
-            self.bench, Status.FAILED, tuple(self.done), reason=reason, duration_s=self.duration_s
+            self.bench,
+            BenchStatus.FAILED,
+            tuple(self.done),
+            reason=reason,
+            duration_s=self.duration_s,
         )
 
     def outcome(self) -> BenchOutcome:
@@ -207,7 +211,7 @@ class BenchRun:
         )
 
 
-def run_benchmark(
+def measure_benchmark(
     conn: Connection,
     binary: str,
     bench: Benchmark,
@@ -217,10 +221,10 @@ def run_benchmark(
     on_process: Callable[[int], None] | None = None,
 ) -> BenchOutcome:
     """Measure ``bench`` in ``config.processes`` fresh processes on ``conn``'s host, one
-    after another (:class:`BenchRun`)."""
-    run = BenchRun(conn, binary, bench, config, params)
+    after another (:class:`BenchMeasurement`)."""
+    run = BenchMeasurement(conn, binary, bench, config, params)
     while run.pending:
         run.step()
-        if on_process is not None and run.status is Status.SUCCESS:
+        if on_process is not None and run.status is BenchStatus.SUCCESS:
             on_process(len(run.done))
     return run.outcome()

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from runners.errors import UserError
+from ringbench.errors import UserError
 from runners.inventory_yaml import PendingHost, Walker, located, quote, read_yaml
 
 VIRT_CLASSES = (

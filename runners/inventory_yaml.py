@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from runners.errors import UserError
+from ringbench.errors import UserError
 
 MAX_BYTES = 4 * 1024 * 1024
 MAX_ENTRIES = 200_000  # mapping entries walked, an alias counting each time it is used

@@ -5,6 +5,11 @@ Machines run in parallel, the hosts of one machine one after another
 manifest are rewritten atomically, so an interruption or a failing host never
 loses what was measured. A host that fails (unreachable, refused, timed out,
 killed) is marked failed with its reason and the others go on.
+
+:class:`Pipeline` carries out a :class:`~runners.plan.RunPlan` into a run
+directory and returns each host's :class:`HostOutcome`, a frozen record;
+what happens as it goes is told through a :class:`ringbench.progress.Progress`
+(one task per host, one step per harness process).
 """
 
 from __future__ import annotations
@@ -12,96 +17,90 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
 
 import pyperf
 
-from runners.classify import Classification, classify, compare_declared
-from runners.deploy import DeployError, deploy
-from runners.errors import UserError
-from runners.execute import BenchOutcome, BenchRun, RunConfig, Status
+from ringbench.errors import HostError, Interrupted, TransportError, UserError
+from ringbench.progress import Level, Progress
+from ringbench.results import (
+    BenchEntry,
+    BenchStatus,
+    HostEntry,
+    HostStatus,
+    InventorySnapshot,
+    Manifest,
+    RunDir,
+    RunStatus,
+    utc_now,
+)
+from runners.deploy import deploy
+from runners.execute import BenchMeasurement, BenchOutcome
+from runners.hostfacts import Metadata
 from runners.inventory import Host
-from runners.metadata import FACT_PATHS, HostReader, Metadata, collect_host_metadata
 from runners.plan import RunPlan, by_machine, connect
-from runners.probe import EVIDENCE_PATHS, collect_evidence, probe_document
-from runners.ssh import TransportError
-from runners.store import RESULT_FORMAT, RunDir, status_counts, utc_now
-from runners.transport import CommandError, Connection
+from runners.probe import probe_host
+from runners.record import host_metadata, to_pyperf_benchmark
+from runners.transport import Connection
 from suites.build import BuildInfo
+from suites.catalog import Benchmark
 
 CHECK_TIMEOUT_S = 60.0
 MAX_PARALLEL_MACHINES = 32
 POLL_S = 0.2
+# What fails one host and not the run: anything the host did, a problem of its own the user
+# can fix (its working directory), a local file that could not be read or written for it.
+HOST_FAILURES = (HostError, UserError, OSError)
 
 
-class Reporter(Protocol):
-    """What the pipeline tells its caller as it goes (the CLI shows it)."""
+@dataclass(frozen=True, slots=True)
+class RunOrigin:
+    """Where a run came from, as its manifest records it."""
 
-    def host_started(self, host: str, benchmarks: int, processes: int) -> None: ...
-
-    def process_done(self, host: str, bench: str, index: int) -> None: ...
-
-    def bench_done(self, host: str, outcome: BenchOutcome) -> None: ...
-
-    def host_done(self, host: str, outcome: HostOutcome) -> None: ...
-
-    def warn(self, host: str, message: str) -> None: ...
+    command: tuple[str, ...] = ()
+    inventory: InventorySnapshot | None = None
+    resumed_by: tuple[tuple[str, ...], ...] = ()
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class HostOutcome:
+    """What became of one host: its status, its benchmarks, its timings."""
+
     host: str
-    status: str = "pending"
+    status: HostStatus = HostStatus.PENDING
     reason: str = ""
     started: str | None = None
     finished: str | None = None
     suite: str | None = None
-    outcomes: list[BenchOutcome] = field(default_factory=list)
-    kept: dict[str, Any] = field(default_factory=dict)  # benchmarks of an earlier attempt
-    warnings: list[str] = field(default_factory=list)
-    deploy: dict[str, Any] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)  # seconds, by step
+    outcomes: tuple[BenchOutcome, ...] = ()
+    kept: Mapping[str, BenchEntry] = field(default_factory=dict)  # of an earlier attempt
+    warnings: tuple[str, ...] = ()
+    deploy_path: str | None = None
+    uploaded: bool = False
+    timings: Mapping[str, float] = field(default_factory=dict)  # seconds, by step
     virt_class: str = ""  # as stored in the results: declared, else detected
     baseline: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def entry(self) -> HostEntry:
+        """Its entry in the manifest."""
         benchmarks = dict(self.kept)
-        for o in self.outcomes:
-            benchmarks[o.bench.name] = {
-                "status": o.status.value,
-                "reason": o.reason,
-                "processes": len(o.processes),
-                "duration_s": round(o.duration_s, 3),
-            }
-        counts = status_counts(self.outcomes)
-        for entry in self.kept.values():
-            counts[entry["status"]] = counts.get(entry["status"], 0) + 1
-        return {
-            "status": self.status,
-            "reason": self.reason,
-            "started": self.started,
-            "finished": self.finished,
-            "suite": self.suite,
-            "counts": counts,
-            "warnings": self.warnings,
-            "deploy": self.deploy,
-            "timings": self.timings,
-            "benchmarks": benchmarks,
-        }
-
-
-class RunInterrupted(Exception):
-    """The user interrupted the run; what was measured is in ``run_dir``."""
-
-    def __init__(self, run_dir: RunDir) -> None:
-        super().__init__(
-            f"interrupted; the results measured so far are in {run_dir.path} "
-            f"(continue with --resume {run_dir.run_id})"
+        benchmarks.update({o.bench.name: o.entry() for o in self.outcomes})
+        return HostEntry(
+            status=self.status,
+            reason=self.reason,
+            started=self.started,
+            finished=self.finished,
+            suite=self.suite,
+            warnings=self.warnings,
+            deploy_path=self.deploy_path,
+            uploaded=self.uploaded,
+            timings=dict(self.timings),
+            virt_class=self.virt_class,
+            benchmarks=benchmarks,
         )
-        self.run_dir = run_dir
 
 
 def check_workdir(conn: Connection, workdir: str) -> None:
@@ -115,121 +114,104 @@ def check_workdir(conn: Connection, workdir: str) -> None:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class ProbedHost:
-    """What the probe found on a host, and how it compares with the inventory."""
-
-    facts: Metadata
-    classification: Classification
-    warning: str | None
-    document: dict[str, Any]
-
-
-def probe_host(conn: Connection, host: Host, harness: str | None) -> ProbedHost:
-    """Facts, virtualization layers with their evidence, and the declared class checked."""
-    reader = HostReader(conn)
-    reader.prefetch((*FACT_PATHS, *EVIDENCE_PATHS))
-    facts = collect_host_metadata(conn, reader)
-    evidence = collect_evidence(conn, harness, reader)
-    found = classify(evidence)
-    warning = compare_declared(found, host.virt_class)
-    document = probe_document(dict(facts), evidence, found)
-    document.update(
-        {"virt_class_declared": host.virt_class, "hypervisor": host.hypervisor, "warning": warning}
-    )
-    return ProbedHost(facts, found, warning, document)
+def inventory_snapshot(path: Path | None) -> InventorySnapshot | None:
+    if path is None:
+        return None
+    try:
+        return InventorySnapshot(str(path), path.read_text(encoding="utf-8"))
+    except OSError:
+        return InventorySnapshot(str(path), None)
 
 
-def host_metadata(host: Host, probed: ProbedHost, build: BuildInfo, config: RunConfig) -> Metadata:
-    """The metadata every pyperf run of this host carries.
+class _HostState:
+    """One host's outcome while the pipeline changes it (under the pipeline's lock)."""
 
-    ``virt_class`` is the inventory's declaration when there is one (a
-    hypervisor's type, or a container the probe cannot confirm, is only known
-    to the inventory), else what the probe found; both are recorded.
+    def __init__(self, host: str, kept: Mapping[str, BenchEntry]) -> None:
+        self.now = HostOutcome(host, kept=dict(kept))
+
+    def set(self, **changes: object) -> HostOutcome:
+        self.now = dataclasses.replace(self.now, **changes)  # type: ignore[arg-type]
+        return self.now
+
+    def time(self, step: str, seconds: float) -> None:
+        self.set(timings={**self.now.timings, step: round(seconds, 3)})
+
+
+class Pipeline:
+    """Carry out a :class:`RunPlan` into a run directory.
+
+    ``previous`` is the manifest of the run being resumed and ``kept_suites``
+    the benchmarks of its suites that are kept as they are
+    (:mod:`runners.resume`).
     """
-    found = probed.classification
-    meta: Metadata = {
-        "ringbench_format": RESULT_FORMAT,
-        "host": host.name,
-        "virt_class": host.virt_class or found.virt_class,
-        "virt_class_detected": found.virt_class,
-        "virt_class_declared": host.virt_class or "undeclared",
-        "virt_layers": found.technologies(),
-        "machine": host.machine,
-        "baseline": host.baseline or host.name,
-        "binary_sha256": build.sha256,
-        "source_sha256": build.source_sha256,
-        "compiler": build.compiler,
-        "processes": config.processes,
-    }
-    if host.hypervisor:
-        meta["hypervisor"] = host.hypervisor
-    if probed.warning:
-        meta["virt_class_warning"] = " ".join(probed.warning.split())
-    for key, value in probed.facts.items():
-        meta.setdefault(key, value)
-    return meta
-
-
-class Run:
-    """Carry out a :class:`RunPlan` into a run directory."""
 
     def __init__(
         self,
         plan: RunPlan,
         run_dir: RunDir,
         build: BuildInfo,
-        reporter: Reporter,
-        manifest_extra: dict[str, Any],
+        progress: Progress,
+        origin: RunOrigin,
         *,
-        previous: dict[str, Any] | None = None,
-        kept_suites: dict[str, list[pyperf.Benchmark]] | None = None,
+        previous: Manifest | None = None,
+        kept_suites: Mapping[str, list[pyperf.Benchmark]] | None = None,
     ) -> None:
         self.plan = plan
         self.run_dir = run_dir
         self.build = build
-        self.reporter = reporter
-        self.extra = manifest_extra
-        self.kept_suites = kept_suites or {}
-        previous = previous or {}
-        self.created = str(previous.get("created") or utc_now())
-        self.hosts = {h.name: HostOutcome(h.name) for h in plan.hosts}
+        self.progress = progress
+        self.origin = origin
+        self.kept_suites = dict(kept_suites or {})
+        self.created = (previous.created if previous else "") or utc_now()
+        before = previous.hosts if previous else {}
         # On --resume, hosts with nothing left to measure keep their entries as they were.
-        self.finished_hosts = {
-            name: entry
-            for name, entry in previous.get("hosts", {}).items()
-            if name not in self.hosts
+        self.finished_hosts = {n: e for n, e in before.items() if n not in plan.host_names}
+        self.states = {
+            h.name: _HostState(
+                h.name,
+                {
+                    name: entry
+                    for name, entry in (
+                        before[h.name].benchmarks if h.name in before else {}
+                    ).items()
+                    if name in plan.done.get(h.name, ())
+                },
+            )
+            for h in plan.hosts
         }
-        for name, state in self.hosts.items():
-            old = previous.get("hosts", {}).get(name, {}).get("benchmarks", {})
-            state.kept = {k: v for k, v in old.items() if k in plan.done.get(name, ())}
         self.started = time.monotonic()
         self.stop = threading.Event()
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
 
-    def manifest(self, status: str) -> None:
+    @property
+    def outcomes(self) -> dict[str, HostOutcome]:
+        return {name: state.now for name, state in self.states.items()}
+
+    def manifest(self, status: RunStatus) -> None:
         with self.lock:
+            hosts = {**self.finished_hosts, **{n: s.now.entry() for n, s in self.states.items()}}
             self.run_dir.write_manifest(
-                {
-                    "run_id": self.run_dir.run_id,
-                    "status": status,
-                    "created": self.created,
-                    "updated": utc_now(),
-                    "elapsed_s": round(time.monotonic() - self.started, 3),
-                    "config": dataclasses.asdict(self.plan.config),
-                    "params": self.plan.params,
-                    "benchmarks": [b.name for b in self.plan.benchmarks],
-                    "build": self.build.to_json(),
-                    "hosts": {
-                        **self.finished_hosts,
-                        **{name: h.to_json() for name, h in self.hosts.items()},
-                    },
-                    **self.extra,
-                }
+                Manifest(
+                    run_id=self.run_dir.run_id,
+                    status=status,
+                    created=self.created,
+                    updated=utc_now(),
+                    elapsed_s=time.monotonic() - self.started,
+                    config=dataclasses.asdict(self.plan.config),
+                    params=self.plan.params,
+                    benchmarks=tuple(b.name for b in self.plan.benchmarks),
+                    build=self.build.to_json(),
+                    hosts=hosts,
+                    command=self.origin.command,
+                    inventory=self.origin.inventory,
+                    resumed_by=self.origin.resumed_by,
+                )
             )
 
-    def execute(self) -> dict[str, HostOutcome]:
-        self.manifest("running")
+    def carry_out(self) -> dict[str, HostOutcome]:
+        """Measure every host of the plan; raises :class:`Interrupted` on Ctrl-C, after the
+        manifest says so."""
+        self.manifest(RunStatus.RUNNING)
         groups = by_machine(self.plan.hosts)
         try:
             if len(groups) == 1:
@@ -238,17 +220,20 @@ class Run:
                 self.run_parallel(groups)
         except KeyboardInterrupt:
             self.stop.set()
-            for outcome in self.hosts.values():
-                if outcome.status in ("running", "pending"):
-                    outcome.status = "interrupted"
-                    outcome.finished = utc_now()
-            self.manifest("interrupted")
-            raise RunInterrupted(self.run_dir) from None
-        failed = any(h.status == "failed" for h in self.hosts.values()) or any(
-            entry.get("status") == "failed" for entry in self.finished_hosts.values()
+            with self.lock:
+                for state in self.states.values():
+                    if state.now.status.active:
+                        state.set(status=HostStatus.INTERRUPTED, finished=utc_now())
+            self.manifest(RunStatus.INTERRUPTED)
+            raise Interrupted(
+                f"interrupted; the results measured so far are in {self.run_dir.path} "
+                f"(continue with --resume {self.run_dir.run_id})"
+            ) from None
+        failed = any(s.now.status is HostStatus.FAILED for s in self.states.values()) or any(
+            e.status is HostStatus.FAILED for e in self.finished_hosts.values()
         )
-        self.manifest("failed" if failed else "complete")
-        return self.hosts
+        self.manifest(RunStatus.FAILED if failed else RunStatus.COMPLETE)
+        return self.outcomes
 
     def run_parallel(self, groups: list[list[Host]]) -> None:
         workers = min(len(groups), MAX_PARALLEL_MACHINES)
@@ -270,126 +255,132 @@ class Run:
                 return
             self.run_host(host)
 
-    def fail(self, state: HostOutcome, reason: str) -> None:
-        state.status, state.reason, state.finished = "failed", reason, utc_now()
-        self.manifest("running")
-        self.reporter.host_done(state.host, state)
+    def fail(self, state: _HostState, reason: str) -> None:
+        with self.lock:
+            state.set(status=HostStatus.FAILED, reason=reason, finished=utc_now())
+        self.manifest(RunStatus.RUNNING)
+        self.progress.finish(state.now.host, "failed", ok=False)
+        self.progress.message(reason, level=Level.ERROR)
 
     def run_host(self, host: Host) -> None:
-        state = self.hosts[host.name]
-        state.status, state.started = "running", utc_now()
-        config = self.plan.config
+        state = self.states[host.name]
+        state.set(status=HostStatus.RUNNING, started=utc_now())
         benchmarks = self.plan.remaining(host.name)
-        self.reporter.host_started(host.name, len(benchmarks), config.processes)
+        total = max(1, len(benchmarks) * self.plan.config.processes)
+        self.progress.start(host.name, "connecting", total=total)
         conn = connect(host, self.plan.connect)
         clock = time.monotonic()
         try:
             self.measure_host(host, conn, state, benchmarks)
-        except (UserError, DeployError, TransportError, CommandError, OSError) as exc:
+        except HOST_FAILURES as exc:
             self.fail(state, str(exc))
         finally:
             conn.close()
-            state.timings["total_s"] = round(time.monotonic() - clock, 3)
+            state.time("total_s", time.monotonic() - clock)
 
     def measure_host(
-        self, host: Host, conn: Connection, state: HostOutcome, benchmarks: list[Any]
+        self, host: Host, conn: Connection, state: _HostState, benchmarks: list[Benchmark]
     ) -> None:
         config = self.plan.config
         clock = time.monotonic()
         binary = deploy(conn, self.build)  # connects, on first use
         check_workdir(conn, config.workdir)
-        state.deploy = {"path": binary.path, "uploaded": binary.uploaded}
-        state.timings["connect_deploy_s"] = round(time.monotonic() - clock, 3)
+        state.set(deploy_path=binary.path, uploaded=binary.uploaded)
+        state.time("connect_deploy_s", time.monotonic() - clock)
         clock = time.monotonic()
         found = probe_host(conn, host, binary.path)
-        state.timings["probe_s"] = round(time.monotonic() - clock, 3)
+        state.time("probe_s", time.monotonic() - clock)
         self.run_dir.write_probe(host.name, found.document)
         if found.warning:
-            state.warnings.append(found.warning)
-            self.reporter.warn(host.name, found.warning)
+            self.warn(state, found.warning)
         common = host_metadata(host, found, self.build, config)
-        state.virt_class = str(common["virt_class"])
-        state.baseline = host.baseline
-        kept = self.kept_suites.get(host.name, [])
-        state.timings["measure_s"] = 0.0
+        state.set(virt_class=str(common["virt_class"]), baseline=host.baseline)
+        state.time("measure_s", 0.0)
         # Round robin: process 1 of every benchmark, then process 2 of every benchmark...
         # A host's slow phase (seconds long on shared and nested hosts) then lands on one
         # process of many benchmarks, which the median of process medians absorbs, instead
         # of on every process of one benchmark, which no statistic can tell from a change.
-        runs = [
-            BenchRun(conn, binary.path, bench, config, self.plan.params.get(bench.name))
+        turns = [
+            BenchMeasurement(conn, binary.path, bench, config, self.plan.params.get(bench.name))
             for bench in benchmarks
         ]
         try:
-            while any(r.pending for r in runs) and not self.stop.is_set():
-                for run in runs:
-                    if self.stop.is_set() or not run.pending:
+            while any(t.pending for t in turns) and not self.stop.is_set():
+                for turn in turns:
+                    if self.stop.is_set() or not turn.pending:
                         continue
-                    run.step()
-                    if run.status is Status.SUCCESS:
-                        self.reporter.process_done(host.name, run.bench.name, len(run.done))
-                    if not run.pending:
-                        self.finish_bench(host.name, state, run.outcome(), common, kept)
+                    turn.step()
+                    if turn.status is BenchStatus.SUCCESS:
+                        self.progress.update(
+                            host.name,
+                            advance=1,
+                            description=f"{turn.bench.name} {len(turn.done)}/{config.processes}",
+                        )
+                    if not turn.pending:
+                        self.finish_bench(host.name, state, turn.outcome(), common)
         except KeyboardInterrupt:
-            self.keep_begun(host.name, state, runs, common, kept, "interrupted")
+            self.keep_begun(host.name, state, turns, common, "interrupted")
             raise
         except TransportError:
-            self.keep_begun(host.name, state, runs, common, kept, "host lost")
+            self.keep_begun(host.name, state, turns, common, "host lost")
             raise
         if self.stop.is_set():
-            self.keep_begun(host.name, state, runs, common, kept, "stopped")
+            self.keep_begun(host.name, state, turns, common, "stopped")
             return
-        measured = [o for o in state.outcomes if o.status is Status.SUCCESS] or kept
-        state.status = "complete" if measured else "failed"
+        now = state.now
+        measured = any(o.status is BenchStatus.SUCCESS for o in now.outcomes) or bool(
+            self.kept_suites.get(host.name)
+        )
+        state.set(
+            status=HostStatus.COMPLETE if measured else HostStatus.FAILED,
+            reason="" if measured else "no benchmark could be measured",
+            finished=utc_now(),
+        )
+        self.progress.finish(host.name, "done" if measured else "failed", ok=measured)
         if not measured:
-            state.reason = "no benchmark could be measured"
-        state.finished = utc_now()
-        self.reporter.host_done(host.name, state)
+            self.progress.message(f"{host.name}: no benchmark could be measured", level=Level.ERROR)
+
+    def warn(self, state: _HostState, warning: str) -> None:
+        state.set(warnings=(*state.now.warnings, warning))
+        self.progress.message(f"{state.now.host}: {warning}", level=Level.WARNING)
 
     def keep_begun(
         self,
         host: str,
-        state: HostOutcome,
-        runs: list[BenchRun],
+        state: _HostState,
+        turns: list[BenchMeasurement],
         common: Metadata,
-        kept: list[Any],
         why: str,
     ) -> None:
         """On a stop: store the processes of the benchmarks begun and not finished."""
-        for run in runs:
-            if run.pending and run.done:
-                self.finish_bench(host, state, run.interrupted(why), common, kept)
+        for turn in turns:
+            if turn.pending and turn.done:
+                self.finish_bench(host, state, turn.interrupted(why), common)
 
     def finish_bench(
-        self,
-        host: str,
-        state: HostOutcome,
-        outcome: BenchOutcome,
-        common: Metadata,
-        kept: list[Any],
+        self, host: str, state: _HostState, outcome: BenchOutcome, common: Metadata
     ) -> None:
         """A benchmark's last process is done: store it, warn about the clock, report."""
-        state.outcomes.append(outcome)
+        state.set(outcomes=(*state.now.outcomes, outcome))
         skews = [p.clock_skew_s for p in outcome.processes if not p.clock_ok]
-        if skews and not any(w.startswith("clock") for w in state.warnings):
-            warning = (
+        if skews and not any(w.startswith("clock") for w in state.now.warnings):
+            self.warn(
+                state,
                 f"clock: the host's clock lay {max(skews):.2f} s outside the "
                 f"controller's window around a process ({outcome.bench.name}); "
-                "see clock_skew_s in the results"
+                "see clock_skew_s in the results",
             )
-            state.warnings.append(warning)
-            self.reporter.warn(host, warning)
-        state.timings["measure_s"] = round(state.timings["measure_s"] + outcome.duration_s, 3)
-        suite = self.run_dir.write_suite(host, state.outcomes, common, kept)
-        state.suite = suite.name if suite else state.suite
-        self.manifest("running")
-        self.reporter.bench_done(host, outcome)
-
-
-def inventory_snapshot(path: Path | None) -> dict[str, Any]:
-    if path is None:
-        return {"inventory": None}
-    try:
-        return {"inventory": {"path": str(path), "text": path.read_text(encoding="utf-8")}}
-    except OSError:
-        return {"inventory": {"path": str(path), "text": None}}
+        state.time("measure_s", state.now.timings.get("measure_s", 0.0) + outcome.duration_s)
+        stored = [*self.kept_suites.get(host, [])]
+        stored += [to_pyperf_benchmark(o, common) for o in state.now.outcomes if o.processes]
+        suite = self.run_dir.write_suite(host, stored)
+        if suite is not None:
+            state.set(suite=suite.name)
+        self.manifest(RunStatus.RUNNING)
+        # Processes that did not run (unsupported, failed) count as done.
+        missing = max(0, self.plan.config.processes - len(outcome.processes))
+        self.progress.update(host, advance=missing)
+        if outcome.status is BenchStatus.FAILED:
+            self.progress.message(
+                f"{host} {outcome.bench.name}: {outcome.reason}", level=Level.ERROR
+            )

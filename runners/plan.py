@@ -54,6 +54,10 @@ class RunPlan:
     # On --resume: per host, the benchmarks already measured (kept as they are).
     done: dict[str, frozenset[str]] = field(default_factory=dict)
 
+    @property
+    def host_names(self) -> frozenset[str]:
+        return frozenset(h.name for h in self.hosts)
+
     def remaining(self, host: str) -> list[Benchmark]:
         skip = self.done.get(host, frozenset())
         return [b for b in self.benchmarks if b.name not in skip]

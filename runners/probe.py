@@ -14,84 +14,40 @@ Format history of the probe document (``format_version``):
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
+from ringbench.errors import CommandError, ProtocolError
 from runners.classify import Classification, Layer, classify, compare_declared
-from runners.metadata import READ_TIMEOUT_S, HostReader, first_line
-from runners.transport import CommandError, Connection
+from runners.evidence import Evidence
+from runners.hostfacts import (
+    FACT_PATHS,
+    READ_TIMEOUT_S,
+    HostReader,
+    Metadata,
+    collect_host_metadata,
+    first_line,
+)
+from runners.inventory import Host
+from runners.transport import Connection
+from suites.protocol import parse_probe_output
 
 __all__ = [
     "PROBE_FORMAT",
     "Classification",
     "Evidence",
     "Layer",
+    "ProbedHost",
     "classify",
     "collect_evidence",
     "compare_declared",
     "probe_document",
+    "probe_host",
 ]
 
 PROBE_FORMAT = 1
-HARNESS_FORMAT = 1
 PROBE_TIMEOUT_S = 30.0
 COMMAND_NOT_FOUND = 127  # the shell's exit code, as a remote host reports a missing command
-
-
-@dataclass(frozen=True, slots=True)
-class Evidence:
-    """Everything the probe read from one host, raw; None where it could not be read.
-
-    ``cpuid`` is the ``cpuid`` object of ``ringbench-bench probe``
-    (PROTOCOL.md), and ``harness_error`` says why it is missing. ``cpuinfo``
-    is the first processor's block of /proc/cpuinfo. ``detect_virt_*`` are
-    what ``systemd-detect-virt --vm`` / ``--container`` print (``"none"``
-    when they detect nothing, None when systemd is not installed).
-    ``root_mount`` is the /proc/self/mountinfo line mounted at ``/``, ``""``
-    when no such line is visible (a chroot), None when mountinfo could not
-    be read. ``pid2_comm`` is read because in the root PID namespace PID 2 is
-    always ``kthreadd``; inside a PID namespace it is something else or
-    nothing, whatever the kernel version (/proc/PID/sched shows namespaced
-    PIDs since Linux 4.14, so ``pid1_sched`` helps on old kernels only).
-    """
-
-    cpuid: dict[str, Any] | None = None
-    harness_error: str | None = None
-    cpuinfo: str | None = None
-    hypervisor_type: str | None = None
-    hypervisor_guest_type: str | None = None
-    dmi_sys_vendor: str | None = None
-    dmi_product_name: str | None = None
-    dmi_bios_vendor: str | None = None
-    detect_virt_vm: str | None = None
-    detect_virt_container: str | None = None
-    dockerenv: bool | None = None
-    containerenv: bool | None = None
-    pid1_cgroup: str | None = None
-    pid1_comm: str | None = None
-    pid1_sched: str | None = None
-    pid2_comm: str | None = None
-    root_mount: str | None = None
-    steal_ticks: int | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Evidence:
-        """Evidence from :meth:`to_json` output, for example a captured fixture; checks types."""
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise ValueError(f"evidence: unknown keys {unknown}")
-        for name, value in data.items():
-            kind = {"cpuid": dict, "dockerenv": bool, "containerenv": bool, "steal_ticks": int}.get(
-                name, str
-            )
-            if value is not None and (type(value) is not kind):
-                raise ValueError(f"evidence: {name} must be {kind.__name__} or null, not {value!r}")
-        return cls(**data)
 
 
 def _harness_cpuid(
@@ -108,15 +64,9 @@ def _harness_cpuid(
         tail = first_line(result.stderr) or "no output"
         return None, f"'{harness} probe' exited {result.exited}: {tail}"
     try:
-        doc = json.loads(result.stdout)
-    except ValueError:
-        return None, f"'{harness} probe' printed something that is not JSON"
-    if not isinstance(doc, dict) or doc.get("format") != HARNESS_FORMAT:
-        return None, f"'{harness} probe' does not speak probe format {HARNESS_FORMAT}"
-    cpuid = doc.get("cpuid")
-    if not isinstance(cpuid, dict):
-        return None, f"'{harness} probe' printed no cpuid object"
-    return cpuid, None
+        return parse_probe_output(result.stdout), None
+    except ProtocolError as exc:
+        return None, f"'{harness} probe': {exc}"
 
 
 # Both questions to systemd-detect-virt in one round trip (a fixed script, no input).
@@ -227,3 +177,28 @@ def probe_document(facts: dict[str, Any], ev: Evidence, cls: Classification) -> 
         "disagreements": list(cls.disagreements),
         "evidence": ev.to_json(),
     }
+
+
+@dataclass(frozen=True, slots=True)
+class ProbedHost:
+    """What the probe found on a host, and how it compares with the inventory."""
+
+    facts: Metadata
+    classification: Classification
+    warning: str | None
+    document: dict[str, Any]
+
+
+def probe_host(conn: Connection, host: Host, harness: str | None) -> ProbedHost:
+    """Facts, virtualization layers with their evidence, and the declared class checked."""
+    reader = HostReader(conn)
+    reader.prefetch((*FACT_PATHS, *EVIDENCE_PATHS))
+    facts = collect_host_metadata(conn, reader)
+    evidence = collect_evidence(conn, harness, reader)
+    found = classify(evidence)
+    warning = compare_declared(found, host.virt_class)
+    document = probe_document(dict(facts), evidence, found)
+    document.update(
+        {"virt_class_declared": host.virt_class, "hypervisor": host.hypervisor, "warning": warning}
+    )
+    return ProbedHost(facts, found, warning, document)

@@ -24,33 +24,14 @@ from pathlib import Path
 
 import paramiko
 
-from runners.files import atomic_write_text
+from ringbench.errors import AuthFailure, HostKeyChanged, HostKeyUnknown, TransportError
+from ringbench.files import atomic_write_text
 from runners.transport import CommandTimedOut, Result, UnexpectedExit
 
 KEEPALIVE_S = 15
 CONNECT_TIMEOUT_S = 15.0
 KILL_GRACE_S = 5
 TIMEOUT_EXIT = 124  # coreutils timeout(1): the command timed out
-
-
-class TransportError(Exception):
-    """The host could not be reached or the connection was lost; one line, host first."""
-
-    def __init__(self, host: str, message: str) -> None:
-        super().__init__(f"{host}: {message}")
-        self.host = host
-
-
-class AuthFailure(TransportError):
-    pass
-
-
-class HostKeyUnknown(TransportError):
-    pass
-
-
-class HostKeyChanged(TransportError):
-    pass
 
 
 def default_known_hosts() -> Path:
@@ -207,7 +188,8 @@ class SSHConnection:
                 )
             except (paramiko.SSHException, OSError) as exc:
                 raise TransportError(
-                    self.host, f"jump host {host} cannot reach {target}:{next_port or 22}: {exc}"
+                    host=self.host,
+                    message=f"jump host {host} cannot reach {target}:{next_port or 22}: {exc}",
                 ) from exc
         assert sock is not None
         return sock
@@ -248,30 +230,32 @@ class SSHConnection:
             )
         except paramiko.BadHostKeyException as exc:
             raise HostKeyChanged(
-                target.name,
-                f"the host key of {where} has CHANGED "
+                host=target.name,
+                message=f"the host key of {where} has CHANGED "
                 f"({exc.key.get_name()}): refused; if the host was rebuilt, "
                 "remove its old key from known_hosts",
             ) from None
         except paramiko.AuthenticationException:
             raise AuthFailure(
-                target.name,
-                f"authentication refused by {where}: check the "
+                host=target.name,
+                message=f"authentication refused by {where}: check the "
                 "user and ansible_ssh_private_key_file or the agent",
             ) from None
         except paramiko.SSHException as exc:
             if "not found in known_hosts" in str(exc):
                 raise HostKeyUnknown(
-                    target.name,
-                    f"unknown host key for {where}: refused; "
+                    host=target.name,
+                    message=f"unknown host key for {where}: refused; "
                     "add it to known_hosts or run with "
                     "--accept-new-host-keys",
                 ) from None
-            raise TransportError(target.name, f"SSH to {where} failed: {exc}") from None
+            raise TransportError(
+                host=target.name, message=f"SSH to {where} failed: {exc}"
+            ) from None
         except (OSError, EOFError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise TransportError(
-                target.name, f"cannot reach {where}: {reason or type(exc).__name__}"
+                host=target.name, message=f"cannot reach {where}: {reason or type(exc).__name__}"
             ) from None
         transport = client.get_transport()
         if transport is not None:
@@ -291,7 +275,7 @@ class SSHConnection:
         client = self.open()
         transport = client.get_transport()
         if transport is None:
-            raise TransportError(self.host, "connection lost")
+            raise TransportError(host=self.host, message="connection lost")
         command = shlex.join(["timeout", "-k", str(KILL_GRACE_S), f"{timeout_s:g}s", *argv])
         started = time.monotonic()
         deadline = started + timeout_s + KILL_GRACE_S + 10
@@ -309,7 +293,9 @@ class SSHConnection:
                     # only the end of the stream says everything has arrived.
                     break
                 elif not transport.is_active():
-                    raise TransportError(self.host, f"connection lost during '{argv[0]}'")
+                    raise TransportError(
+                        host=self.host, message=f"connection lost during '{argv[0]}'"
+                    )
                 elif time.monotonic() > deadline:
                     chan.close()
                     result = Result(
@@ -330,7 +316,8 @@ class SSHConnection:
             chan.close()
         except (OSError, paramiko.SSHException, EOFError) as exc:
             raise TransportError(
-                self.host, f"connection lost during '{argv[0]}': {exc or type(exc).__name__}"
+                host=self.host,
+                message=f"connection lost during '{argv[0]}': {exc or type(exc).__name__}",
             ) from None
         result = Result(
             tuple(argv),
@@ -356,7 +343,8 @@ class SSHConnection:
                 sftp.posix_rename(tmp, remote)
         except (OSError, paramiko.SSHException, EOFError) as exc:
             raise TransportError(
-                self.host, f"upload of {local.name} to {remote} failed: {exc or type(exc).__name__}"
+                host=self.host,
+                message=f"upload of {local.name} to {remote} failed: {exc or type(exc).__name__}",
             ) from None
 
     def get(self, remote: str, local: Path) -> None:
@@ -365,4 +353,6 @@ class SSHConnection:
             with client.open_sftp() as sftp:
                 sftp.get(remote, str(local))
         except (OSError, paramiko.SSHException, EOFError) as exc:
-            raise TransportError(self.host, f"download of {remote} failed: {exc}") from None
+            raise TransportError(
+                host=self.host, message=f"download of {remote} failed: {exc}"
+            ) from None

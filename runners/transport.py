@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from ringbench.errors import CommandError
+
 TAIL_LINES = 5
 TERM_GRACE_S = 2.0
 
@@ -42,29 +44,24 @@ def _tail(text: str) -> str:
     return " | ".join(lines)
 
 
-class CommandError(Exception):
-    """A command failed; ``result`` says how."""
-
-    def __init__(self, host: str, result: Result, message: str) -> None:
-        super().__init__(message)
-        self.host = host
-        self.result = result
-
-
 class UnexpectedExit(CommandError):
+    """The command exited non-zero; the message holds the tail of its output."""
+
     def __init__(self, host: str, result: Result) -> None:
         tail = _tail(result.stderr) or _tail(result.stdout) or "no output"
         super().__init__(
-            host, result, f"{host}: '{result.command[0]}' exited {result.exited}: {tail}"
+            f"'{result.command[0]}' exited {result.exited}: {tail}", host=host, result=result
         )
 
 
 class CommandTimedOut(CommandError):
+    """The command ran past its timeout and was killed."""
+
     def __init__(self, host: str, result: Result, timeout_s: float) -> None:
         super().__init__(
-            host,
-            result,
-            f"{host}: '{' '.join(result.command[:3])}' timed out after {timeout_s:.0f} s",
+            f"'{' '.join(result.command[:3])}' timed out after {timeout_s:.0f} s",
+            host=host,
+            result=result,
         )
         self.timeout_s = timeout_s
 

@@ -17,8 +17,8 @@ import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from runners.errors import UserError
-from runners.files import atomic_write_json
+from ringbench.errors import UserError
+from ringbench.files import atomic_write_json
 
 BINARY_NAME = "ringbench-bench"
 BUILD_FORMAT = 1

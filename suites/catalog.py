@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runners.errors import HarnessError, ProtocolError, UserError
+from ringbench.errors import HarnessError, ProtocolError, UserError
+from suites.protocol import FORMAT
 
-HARNESS_FORMAT = 1
 LIST_TIMEOUT_S = 60.0
 
 
@@ -113,8 +113,8 @@ def parse_catalog(text: str) -> Catalog:
     if not isinstance(data, dict):
         raise ProtocolError("harness catalog is not a JSON object")
     fmt = data.get("format")
-    if fmt != HARNESS_FORMAT:
-        raise ProtocolError(f"harness catalog format {fmt!r}, expected {HARNESS_FORMAT}")
+    if fmt != FORMAT:
+        raise ProtocolError(f"harness catalog format {fmt!r}, expected {FORMAT}")
     items = _field(data, "benchmarks", list, "catalog")
     benchmarks = []
     for i, item in enumerate(items):

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis.tidy import HOST_FACTS
-from runners.files import atomic_write_json
+from ringbench.files import atomic_write_json
 from tests.analysis_data import CLEAN
 
 START = datetime(2026, 11, 1, tzinfo=UTC)

@@ -274,7 +274,7 @@ def test_overhead_and_compare_commands_on_real_runs_over_ssh(
 
     out = tmp_path / "analysis"
     console = Console(record=True, width=160)
-    from runners.cmd_analysis import cmd_compare, cmd_overhead
+    from runners.cli.analysis import cmd_compare, cmd_overhead
 
     assert cmd_overhead(console, second.name, results, out) == 0
     text = console.export_text()

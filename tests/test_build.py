@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runners.errors import UserError
+from ringbench.errors import UserError
 from suites.build import BuildInfo, build, file_sha256
 
 

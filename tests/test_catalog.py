@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from runners.errors import ProtocolError, UserError
+from ringbench.errors import ProtocolError, UserError
 from suites.catalog import Catalog, parse_catalog
 
 REQUIRED = {

@@ -115,11 +115,11 @@ def test_the_command_writes_the_page_and_says_where(
 def test_a_slow_dashboard_shows_its_progress(
     store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import runners.cmd_analysis
+    import runners.cli.reports
 
-    monkeypatch.setattr(runners.cmd_analysis, "PROGRESS_AFTER_S", 0.0)  # every step counts as slow
+    monkeypatch.setattr(runners.cli.reports, "PROGRESS_AFTER_S", 0.0)  # every step counts as slow
     console = Console(record=True, width=120, force_terminal=True)
-    assert runners.cmd_analysis.cmd_dashboard(console, store, tmp_path / "d") == 0
+    assert runners.cli.reports.cmd_dashboard(console, store, tmp_path / "d") == 0
     assert "written to" in console.export_text()
 
 

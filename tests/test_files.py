@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from runners.errors import UserError
-from runners.files import atomic_write, atomic_write_text
-from runners.store import RUN_ID_RE, ResultStore, new_run_id
+from ringbench.errors import UserError
+from ringbench.files import atomic_write, atomic_write_text
+from ringbench.results import RUN_ID_RE, ResultStore, new_run_id
 
 
 def test_failed_write_keeps_the_old_file(tmp_path: Path) -> None:

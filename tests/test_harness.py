@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from runners.errors import UnsupportedBenchmark
-from runners.protocol import parse_run_output
+from ringbench.errors import UnsupportedBenchmark
 from suites.build import BuildInfo
 from suites.catalog import Catalog
+from suites.protocol import parse_run_output
 
 
 def run(harness: BuildInfo, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,7 @@ import pytest
 import analysis.history as history_module
 from analysis.changepoints import change_points, what_changed
 from analysis.history import FACTS, HISTORY_COLUMNS, INDEX_NAME, _locked, history, update_index
-from runners.errors import UserError
+from ringbench.errors import UserError
 from tests.history_data import FIGURES, created, index_concurrently, run_id, write_run
 
 # --- the index ----------------------------------------------------------------

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runners.errors import UserError
+from ringbench.errors import UserError
 from runners.inventory import load_inventory, parse_proxy_jump
 from runners.plan import plan_hosts
 

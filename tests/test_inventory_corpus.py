@@ -16,7 +16,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runners.errors import UserError
+from ringbench.errors import UserError
 from runners.inventory import VIRT_CLASSES, load_inventory
 
 CORPUS = Path(__file__).parent / "data" / "inventories"

@@ -22,9 +22,9 @@ import pyperf
 import pytest
 from rich.console import Console
 
-from runners.cmd_analysis import cmd_overhead
-from runners.cmd_lab import cmd_lab_down, cmd_lab_status, cmd_lab_up
-from runners.cmd_run import cmd_run
+from runners.cli.analysis import cmd_overhead
+from runners.cli.lab import cmd_lab_down, cmd_lab_status, cmd_lab_up
+from runners.cli.run import cmd_run
 from runners.execute import FAST
 from runners.lab import net
 from runners.lab.paths import LINK_PREFIX, NETNS_PREFIX, LabPaths

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runners.metadata import (
+from runners.hostfacts import (
     HostReader,
     collect_host_metadata,
     parse_batch,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from runners.metadata import _READ_SCRIPT
+from runners.hostfacts import _READ_SCRIPT
 from runners.probe import (
     _DETECT_VIRT,
     Classification,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from runners.errors import HarnessError, ProtocolError, UnsupportedBenchmark
-from runners.protocol import parse_run_output
+from ringbench.errors import HarnessError, ProtocolError, UnsupportedBenchmark
+from suites.protocol import parse_run_output
 
 DATA = Path(__file__).parent / "data"
 GOOD = (DATA / "run-syscall-null.jsonl").read_text()

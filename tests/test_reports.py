@@ -84,7 +84,7 @@ def test_report_of_a_local_run_against_nothing(harness: BuildInfo, tmp_path: Pat
     results = tmp_path / "results"
     assert main(["run", "--local", *BENCHES, *QUICK, "--results", str(results)]) == 0
     console = Console(record=True, width=120)
-    from runners.cmd_analysis import cmd_report
+    from runners.cli.reports import cmd_report
 
     assert cmd_report(console, [], results, tmp_path / "out") == 0
     (out,) = (tmp_path / "out").iterdir()

@@ -219,7 +219,7 @@ def test_interrupted_run_keeps_whole_files(
 def test_clock_check_flags_a_host_clock_outside_the_window() -> None:
     """A process whose reported wall clock lies outside the controller's window is flagged."""
     from runners.execute import CLOCK_TOLERANCE_S, TimedProcess
-    from runners.protocol import parse_run_output
+    from suites.protocol import parse_run_output
 
     text = (Path(__file__).parent / "data" / "run-syscall-null.jsonl").read_text()
     result = parse_run_output(text)
@@ -268,25 +268,32 @@ def test_several_hosts_are_summarised_side_by_side(
 
 
 class Recorder:
-    """A reporter that keeps what the pipeline told it, in order."""
+    """A :class:`ringbench.progress.Progress` that keeps what the pipeline told it, in order."""
 
     def __init__(self) -> None:
         self.events: list[tuple[str, ...]] = []
 
-    def host_started(self, host: str, benchmarks: int, processes: int) -> None:
-        self.events.append(("host", host))
+    def start(self, task: str, description: str, *, total: float | None = None) -> None:
+        self.events.append(("host", task))
 
-    def process_done(self, host: str, bench: str, index: int) -> None:
-        self.events.append(("process", bench, str(index)))
+    def update(
+        self,
+        task: str,
+        *,
+        advance: float = 0,
+        description: str | None = None,
+        completed: float | None = None,
+        total: float | None = None,
+    ) -> None:
+        if description and advance == 1:  # one harness process: "BENCH k/N"
+            bench, _, done = description.partition(" ")
+            self.events.append(("process", bench, done.split("/")[0]))
 
-    def bench_done(self, host: str, outcome: object) -> None:
-        self.events.append(("bench", outcome.bench.name))  # type: ignore[attr-defined]
+    def finish(self, task: str, description: str, *, ok: bool = True) -> None:
+        self.events.append(("done", task))
 
-    def host_done(self, host: str, outcome: object) -> None:
-        self.events.append(("done", host))
-
-    def warn(self, host: str, message: str) -> None:
-        self.events.append(("warn", message))
+    def message(self, text: str, *, level: object = None) -> None:
+        self.events.append(("message", text))
 
 
 def test_processes_of_the_benchmarks_take_turns(
@@ -294,15 +301,16 @@ def test_processes_of_the_benchmarks_take_turns(
 ) -> None:
     """Process 1 of every benchmark, then process 2 of every benchmark: a slow phase of the
     host lands on one process of several benchmarks, not on every process of one."""
-    from runners.pipeline import Run
+    from ringbench.results import ResultStore
+    from runners.pipeline import Pipeline, RunOrigin
     from runners.plan import LOCAL_HOST, RunPlan
-    from runners.store import ResultStore
 
     config = RunConfig(processes=3, values=3, warmups=0, min_time_s=0.002, workdir=str(workdir))
     benches = (catalog.get("syscall-null"), catalog.get("trap-rdtsc"))
     plan = RunPlan(hosts=(LOCAL_HOST,), benchmarks=benches, config=config)
     recorder = Recorder()
-    Run(plan, ResultStore(tmp_path).create(), harness, recorder, {}).execute()
+    run_dir = ResultStore(tmp_path).create()
+    Pipeline(plan, run_dir, harness, recorder, RunOrigin()).carry_out()
     processes = [e[1:] for e in recorder.events if e[0] == "process"]
     assert processes == [
         ("syscall-null", "1"),
@@ -312,4 +320,6 @@ def test_processes_of_the_benchmarks_take_turns(
         ("syscall-null", "3"),
         ("trap-rdtsc", "3"),
     ]
-    assert [e[1] for e in recorder.events if e[0] == "bench"] == ["syscall-null", "trap-rdtsc"]
+    # the benchmarks in the order they finished: the order the host's suite stores them
+    stored = json.loads(run_dir.suite_path("localhost").read_text())["benchmarks"]
+    assert [b["metadata"]["name"] for b in stored] == ["syscall-null", "trap-rdtsc"]

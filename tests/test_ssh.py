@@ -9,15 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from runners.ssh import (
-    AuthFailure,
-    HostKeyChanged,
-    HostKeyUnknown,
-    SSHConnection,
-    TransportError,
-    parse_jump,
-    resolve_target,
-)
+from ringbench.errors import AuthFailure, HostKeyChanged, HostKeyUnknown, TransportError
+from runners.ssh import SSHConnection, parse_jump, resolve_target
 from runners.transport import CommandTimedOut, UnexpectedExit
 from tests.sshd import ClientKey, Sshd, free_port, keygen
 

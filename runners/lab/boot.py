@@ -10,13 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-from rich.progress import Progress, TaskID
-
+from ringbench.errors import TransportError
+from ringbench.progress import Progress
 from runners.lab import guests, keys
-from runners.lab.hosts import Endpoint, HostSpec, LabContext, LeftOut
+from runners.lab.context import Endpoint, LabContext, LeftOut
+from runners.lab.hosts import HostSpec
 from runners.lab.procs import LabError, alive, kill_all, tail, with_descendants
 from runners.lab.state import HostRecord
-from runners.ssh import SSHConnection, TransportError, resolve_target
+from runners.ssh import SSHConnection, resolve_target
 from runners.transport import CommandTimedOut, UnexpectedExit
 
 ATTEMPT_TIMEOUT_S = 5.0
@@ -83,9 +84,7 @@ def last_console_line(log: Path) -> str:
     return lines[-1][:120] if lines else "(nothing)"
 
 
-def boot_one(
-    spec: HostSpec, ctx: LabContext, known_hosts: Path, progress: Progress, task: TaskID
-) -> HostRecord:
+def boot_one(spec: HostSpec, ctx: LabContext, known_hosts: Path, progress: Progress) -> HostRecord:
     """Start one host and wait for it; the record says up, down or left out, and why."""
     record = ctx.state.host(
         HostRecord(spec.name, spec.virt_class, hypervisor=spec.hypervisor, state="booting")
@@ -97,7 +96,7 @@ def boot_one(
         ctx.state.update(spec.name, address=endpoint.address, port=endpoint.port)
         with _KNOWN_HOSTS_LOCK:
             keys.trust(known_hosts, ctx.paths, [(endpoint.address, endpoint.port)])
-        progress.update(task, description=f"booting, {endpoint.address}:{endpoint.port}")
+        progress.update(spec.name, description=f"booting, {endpoint.address}:{endpoint.port}")
         wait_ssh(spec, endpoint, ctx, known_hosts, started)
     except LeftOut as exc:
         ctx.state.update(spec.name, state="left-out", reason=str(exc))
@@ -113,12 +112,8 @@ def boot_one(
         ctx.state.update(spec.name, state="up", started=time.time(), boot_s=round(took, 1))
         if spec.name == "kvm":
             guests.record_kvm(ctx, True, "booted")
-    label = {
-        "up": "[green]up[/green]",
-        "down": "[red]down[/red]",
-        "left-out": "[yellow]left out[/yellow]",
-    }.get(record.state, record.state)
-    progress.update(task, completed=1, description=f"{label} {record.reason[:80]}")
+    label = record.state.replace("-", " ")
+    progress.finish(spec.name, f"{label} {record.reason[:80]}".strip(), ok=record.state != "down")
     return record
 
 
@@ -126,7 +121,8 @@ def boot_all(
     specs: list[HostSpec], ctx: LabContext, known_hosts: Path, progress: Progress
 ) -> list[HostRecord]:
     """Every host booted in parallel; each one bounded by its own time limit."""
-    tasks = {s.name: progress.add_task("starting", total=1, host=s.name) for s in specs}
+    for spec in specs:
+        progress.start(spec.name, "starting", total=1)
     # A guest that accepts TCP before its sshd runs makes paramiko's transport thread log a
     # traceback per attempt; those attempts are expected while it boots.
     logger = logging.getLogger("paramiko")
@@ -134,9 +130,7 @@ def boot_all(
     logger.setLevel(logging.CRITICAL)
     try:
         with ThreadPoolExecutor(max_workers=len(specs)) as pool:
-            futures = [
-                pool.submit(boot_one, s, ctx, known_hosts, progress, tasks[s.name]) for s in specs
-            ]
+            futures = [pool.submit(boot_one, s, ctx, known_hosts, progress) for s in specs]
             return [f.result() for f in futures]
     finally:
         logger.setLevel(level)

@@ -16,15 +16,9 @@ import platform
 import time
 from pathlib import Path
 
-from runners.files import atomic_write_json
+from ringbench.files import atomic_write_json
 from runners.lab import net
-from runners.lab.hosts import (
-    Endpoint,
-    LabContext,
-    LeftOut,
-    require_root,
-    spawn_recorded,
-)
+from runners.lab.context import Endpoint, LabContext, LeftOut, require_root, spawn_recorded
 from runners.lab.rootfs import guest_disk
 from runners.sshd_config import free_port
 

@@ -2,9 +2,9 @@
 
 Each :class:`HostSpec` says its class and hypervisor (as the inventory will
 declare them) and starts its host, recording every process, namespace and
-link in the state file before using it; :mod:`runners.lab.boot` waits for
-SSH. The native host and the container run sshd directly; the guests are in
-:mod:`runners.lab.guests`.
+link in the state file before using it (:mod:`runners.lab.context`);
+:mod:`runners.lab.boot` waits for SSH. The native host and the container run
+sshd directly; the guests are in :mod:`runners.lab.guests`.
 """
 
 from __future__ import annotations
@@ -14,38 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from runners.lab import net
-from runners.lab.paths import LabPaths
-from runners.lab.procs import spawn
-from runners.lab.rootfs import Image
-from runners.lab.state import StateFile
+from runners.lab import guests, net
+from runners.lab.context import Endpoint, LabContext, require_root, spawn_recorded
 from runners.sshd_config import free_port, loopback_sshd_config
 
 SSHD = "/usr/sbin/sshd"
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    address: str
-    port: int
-    pid: int
-
-
-@dataclass(frozen=True, slots=True)
-class LabContext:
-    """What every host's start needs."""
-
-    paths: LabPaths
-    state: StateFile
-    image: Image
-
-    @property
-    def tag(self) -> str:
-        return self.state.state.tag
-
-
-class LeftOut(Exception):
-    """The host cannot run here; the reason is shown by ``lab status`` and in the inventory."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,17 +32,6 @@ class HostSpec:
     optional: bool = False
     # A guest kernel with a clock of its own (set from this machine's once it answers).
     own_clock: bool = False
-
-
-def spawn_recorded(ctx: LabContext, host: str, argv: list[str], what: str) -> int:
-    pid = spawn(argv, tag=ctx.tag, log=ctx.paths.log(host))
-    ctx.state.add_process(host, pid, what)
-    return pid
-
-
-def require_root() -> None:
-    if os.geteuid() != 0:
-        raise LeftOut("needs root (network namespaces, veth pairs, chroot): run lab up as root")
 
 
 def start_native(ctx: LabContext) -> Endpoint:
@@ -122,8 +84,6 @@ def start_container(ctx: LabContext) -> Endpoint:
 
 def specs() -> list[HostSpec]:
     """Every host the lab tries, the native baseline first."""
-    from runners.lab import guests
-
     return [
         HostSpec(
             "native",

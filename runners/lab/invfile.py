@@ -7,8 +7,8 @@ import socket
 import time
 from pathlib import Path
 
-from runners.errors import UserError
-from runners.files import atomic_write_text
+from ringbench.errors import UserError
+from ringbench.files import atomic_write_text
 from runners.inventory import load_inventory
 from runners.lab.procs import LabError
 from runners.lab.state import HostRecord

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runners.files import atomic_write_text
+from ringbench.files import atomic_write_text
 from runners.lab.paths import LabPaths
 from runners.lab.procs import run_cmd
 

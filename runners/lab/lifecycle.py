@@ -14,18 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
-
+from ringbench.progress import Level, Progress
 from runners.lab import hosts, invfile, keys, packages, rootfs
 from runners.lab.boot import boot_all
-from runners.lab.hosts import LabContext
+from runners.lab.context import LabContext
 from runners.lab.paths import LabPaths
 from runners.lab.procs import LabError
 from runners.lab.state import HostRecord, LabState, Leftovers, StateFile, cleanup, remaining
@@ -38,18 +30,6 @@ class UpResult:
     timings: dict[str, float]  # step -> seconds
     previous: Leftovers | None
     inventory: Path
-
-
-def _progress(console: Console, *, per_host: bool = False) -> Progress:
-    label = "{task.fields[host]:<10}" if per_host else ""
-    return Progress(
-        SpinnerColumn(),
-        TextColumn(label),
-        BarColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-        console=console,
-    )
 
 
 def remove_previous(paths: LabPaths) -> Leftovers | None:
@@ -70,31 +50,35 @@ def remove_previous(paths: LabPaths) -> Leftovers | None:
 
 
 def up(
-    console: Console,
     paths: LabPaths,
     inventory: Path,
+    progress: Progress,
     host_filter: Callable[[hosts.HostSpec], bool] | None = None,
 ) -> UpResult:
-    """Bring the whole lab up; hosts that do not come up are reported, not raised."""
+    """Bring the whole lab up; hosts that do not come up are reported, not raised.
+
+    ``progress`` hears of each step (``packages``, ``rootfs``, ``image``) and
+    of each host's boot (a task named after the host)."""
     timings: dict[str, float] = {}
     started = time.monotonic()
     invfile.check_replaceable(inventory)  # before anything starts: never lose a user's file
     previous = remove_previous(paths)
     timings["cleanup"] = time.monotonic() - started
-    with _progress(console) as progress:
-        step = time.monotonic()
-        missing = packages.missing_packages()
-        if missing:
-            console.print(f"installing the lab's Debian packages: {' '.join(missing)}")
-            packages.install(missing, progress)
-        timings["install"] = time.monotonic() - step
-        step = time.monotonic()
-        keys.ensure_keys(paths)
-        tree = rootfs.build_rootfs(paths, progress)
-        timings["rootfs"] = time.monotonic() - step
-        step = time.monotonic()
-        image = rootfs.build_image(paths, tree, progress)
-        timings["image"] = time.monotonic() - step
+    step = time.monotonic()
+    missing = packages.missing_packages()
+    if missing:
+        progress.message(
+            f"installing the lab's Debian packages: {' '.join(missing)}", level=Level.INFO
+        )
+        packages.install(missing, progress)
+    timings["install"] = time.monotonic() - step
+    step = time.monotonic()
+    keys.ensure_keys(paths)
+    tree = rootfs.build_rootfs(paths, progress)
+    timings["rootfs"] = time.monotonic() - step
+    step = time.monotonic()
+    image = rootfs.build_image(paths, tree, progress)
+    timings["image"] = time.monotonic() - step
     shutil.rmtree(paths.run, ignore_errors=True)
     paths.run.mkdir(parents=True)
     state = StateFile(paths.state_file, LabState.new())
@@ -102,8 +86,7 @@ def up(
     ctx = LabContext(paths, state, image)
     chosen = [s for s in hosts.specs() if host_filter is None or host_filter(s)]
     step = time.monotonic()
-    with _progress(console, per_host=True) as progress:
-        records = boot_all(chosen, ctx, default_known_hosts(), progress)
+    records = boot_all(chosen, ctx, default_known_hosts(), progress)
     timings["boot"] = time.monotonic() - step
     for record in records:
         timings[f"boot:{record.name}"] = record.boot_s

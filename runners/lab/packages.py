@@ -7,8 +7,7 @@ import shutil
 import subprocess
 import time
 
-from rich.progress import Progress
-
+from ringbench.progress import Progress
 from runners.lab.procs import LabError, run_cmd, tail
 
 # package -> what it gives the lab
@@ -50,8 +49,8 @@ def install(packages: list[str], progress: Progress) -> None:
             f"sudo apt-get install {' '.join(packages)}"
         )
     env = {"DEBIAN_FRONTEND": "noninteractive"}
-    task = progress.add_task(f"apt-get install {' '.join(packages)}", total=100)
-    progress.update(task, description="apt-get update")
+    task = "packages"
+    progress.start(task, "apt-get update", total=100)
     run_cmd(["apt-get", "update", "-qq"], timeout_s=UPDATE_TIMEOUT_S, env=env)
     argv = [
         "timeout",
@@ -82,7 +81,10 @@ def install(packages: list[str], progress: Progress) -> None:
             kind, _, rest = line.partition(":")
             if kind in ("dlstatus", "pmstatus"):
                 _, percent, what = [*rest.split(":", 2), "", ""][:3]
-                share = float(percent or 0) / 2 + (50 if kind == "pmstatus" else 0)
+                try:
+                    share = float(percent or 0) / 2 + (50 if kind == "pmstatus" else 0)
+                except ValueError:
+                    continue
                 progress.update(task, completed=share, description=f"apt-get: {what.strip()}")
         code = proc.wait(timeout=30)
     if code != 0:
@@ -90,4 +92,4 @@ def install(packages: list[str], progress: Progress) -> None:
             f"apt-get install {' '.join(packages)} failed (exit {code}, after "
             f"{time.monotonic() - started:.0f} s): {tail(''.join(lines))}"
         )
-    progress.update(task, completed=100, description=f"installed {' '.join(packages)}")
+    progress.finish(task, f"installed {' '.join(packages)}")

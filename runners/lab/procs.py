@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from runners.errors import UserError
+from ringbench.errors import UserError
 from runners.lab.paths import TAG_VAR
 
 TAIL_CHARS = 600

@@ -23,8 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.progress import Progress
-
+from ringbench.progress import Progress
 from runners.lab import guestfiles
 from runners.lab.paths import LabPaths
 from runners.lab.procs import LabError, run_cmd
@@ -127,7 +126,8 @@ def build_rootfs(paths: LabPaths, progress: Progress) -> Path:
     tmp = target.with_name(target.name + ".tmp")
     _remove_tree(tmp)
     tmp.parent.mkdir(parents=True, exist_ok=True)
-    task = progress.add_task(f"debootstrap {SUITE} (minbase, {', '.join(INCLUDE)})", total=None)
+    task = "rootfs"
+    progress.start(task, f"debootstrap {SUITE} (minbase, {', '.join(INCLUDE)})")
     argv = [
         "debootstrap",
         "--variant=minbase",
@@ -146,12 +146,7 @@ def build_rootfs(paths: LabPaths, progress: Progress) -> Path:
     _remove_tree(target)
     tmp.rename(target)
     _prune(target)
-    progress.update(
-        task,
-        total=1,
-        completed=1,
-        description=f"root file system built in {time.monotonic() - started:.0f} s",
-    )
+    progress.finish(task, f"root file system built in {time.monotonic() - started:.0f} s")
     return target
 
 
@@ -208,15 +203,16 @@ def build_image(paths: LabPaths, rootfs: Path, progress: Progress) -> Image:
     tmp = target.with_name(target.name + ".tmp")
     _remove_tree(tmp)
     tmp.mkdir(parents=True)
-    task = progress.add_task("guest image: copy, configure, mkfs.ext4", total=3)
+    task = "image"
+    progress.start(task, "guest image: copy, configure, mkfs.ext4", total=3)
     run_cmd(
         ["cp", "-a", "--reflink=auto", str(rootfs), str(tmp / "rootfs")], timeout_s=COPY_TIMEOUT_S
     )
     (tmp / "rootfs" / ".complete").unlink()
-    progress.advance(task)
+    progress.update(task, advance=1)
     guestfiles.install(tmp / "rootfs", paths)
     _copy_modules(kernel, tmp / "rootfs")
-    progress.advance(task)
+    progress.update(task, advance=1)
     run_cmd(
         [
             "mkfs.ext4",
@@ -231,12 +227,12 @@ def build_image(paths: LabPaths, rootfs: Path, progress: Progress) -> Image:
         ],
         timeout_s=MKFS_TIMEOUT_S,
     )
-    progress.advance(task)
+    progress.update(task, advance=1)
     (tmp / ".complete").write_text("\n")
     _remove_tree(target)
     tmp.rename(target)
     _prune(target)
-    progress.update(task, description="guest image built")
+    progress.finish(task, "guest image built")
     return image
 
 

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runners.files import atomic_write_json
+from ringbench.files import atomic_write_json
 from runners.lab import net
 from runners.lab.procs import LabError, alive, kill_all, start_time, tagged, with_descendants
 

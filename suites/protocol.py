@@ -1,7 +1,11 @@
-"""Parse the JSON lines that ``ringbench-bench run`` prints (format 1).
+"""The harness's protocol: what ``ringbench-bench`` prints, parsed (``suites/PROTOCOL.md``).
 
-Pure functions over text: they are tested on captured output under
-``tests/data/``. ``suites/PROTOCOL.md`` is the contract.
+Three documents, one format version (:data:`FORMAT`, the ``format`` field of
+each): the JSON lines of ``run`` (:func:`parse_run_output`), the catalog of
+``list`` (:func:`suites.catalog.parse_catalog`) and the ``probe`` object
+(:func:`parse_probe_output`). Pure functions over text, tested on captured
+output under ``tests/data/``; whatever the harness printed is data, and
+anything out of format raises :class:`ProtocolError`.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from runners.errors import HarnessError, ProtocolError, UnsupportedBenchmark
+from ringbench.errors import HarnessError, ProtocolError, UnsupportedBenchmark
 
 FORMAT = 1
 
@@ -123,6 +127,20 @@ def _calibration(rec: dict[str, Any], line: int) -> Calibration:
         subtracted=_get(rec, "subtracted", bool, line),
         max_batch=_get(rec, "max_batch", int, line),
     )
+
+
+def parse_probe_output(text: str) -> dict[str, Any]:
+    """The ``cpuid`` object of what ``ringbench-bench probe`` printed."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        raise ProtocolError("printed something that is not JSON") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ProtocolError(f"does not speak probe format {FORMAT}")
+    cpuid = doc.get("cpuid")
+    if not isinstance(cpuid, dict):
+        raise ProtocolError("printed no cpuid object")
+    return cpuid
 
 
 def parse_records(text: str) -> list[dict[str, Any]]:

@@ -15,7 +15,8 @@ import secrets
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
-from runners.transport import CommandError, Connection
+from ringbench.errors import CommandError
+from runners.transport import Connection
 
 Metadata = dict[str, str | int | float]
 READ_TIMEOUT_S = 20.0

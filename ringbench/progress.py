@@ -1,0 +1,74 @@
+"""How library code tells its caller how long work is going: one Protocol, shown by the CLI.
+
+Library code never prints. Work that takes more than a moment (a run over
+many hosts, the lab's build and boots, rendering the reports, indexing a
+history) takes a :class:`Progress` and reports through it: a *task* per unit
+the user waits for (a host, a build step, a notebook), steps as they are
+done, a closing note, and messages. The command line implements it with
+rich's live display (:mod:`runners.cli.progress`); tests record it or pass
+:data:`SILENT`. Implementations must be safe to call from several threads.
+
+Messages are plain text, never markup: whatever a host sent may be in them.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Protocol
+
+
+class Level(Enum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class Progress(Protocol):
+    """What long work reports as it goes."""
+
+    def start(self, task: str, description: str, *, total: float | None = None) -> None:
+        """Task ``task`` begins; ``total`` steps when known (None: a spinner)."""
+
+    def update(
+        self,
+        task: str,
+        *,
+        advance: float = 0,
+        completed: float | None = None,
+        total: float | None = None,
+        description: str | None = None,
+    ) -> None:
+        """Steps done (``advance`` more, or ``completed`` in all), a new total or description."""
+
+    def finish(self, task: str, description: str, *, ok: bool = True) -> None:
+        """The task ended (all its steps count as done); ``ok`` False when it failed."""
+
+    def message(self, text: str, *, level: Level = Level.INFO) -> None:
+        """A line for the user (a warning about a host, a failed benchmark)."""
+
+
+class Silent:
+    """A :class:`Progress` that shows nothing."""
+
+    def start(self, task: str, description: str, *, total: float | None = None) -> None:
+        del task, description, total
+
+    def update(
+        self,
+        task: str,
+        *,
+        advance: float = 0,
+        completed: float | None = None,
+        total: float | None = None,
+        description: str | None = None,
+    ) -> None:
+        del task, advance, completed, total, description
+
+    def finish(self, task: str, description: str, *, ok: bool = True) -> None:
+        del task, description, ok
+
+    def message(self, text: str, *, level: Level = Level.INFO) -> None:
+        del text, level
+
+
+SILENT: Progress = Silent()

@@ -1,0 +1,128 @@
+"""``ringbench lab up | down | status``: the local lab (see :mod:`runners.lab`)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from runners.cli.common import DEFAULT_INVENTORY, ExitCode, add_inventory_option, say
+from runners.cli.progress import LiveProgress
+from runners.lab import lifecycle
+from runners.lab.paths import LabPaths
+from runners.lab.status import lab_status
+
+STATE_STYLES = {"up": "green", "left-out": "yellow"}
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("lab", help="the local lab: one host per environment class (root)")
+    p.add_argument("action", choices=["up", "down", "status"])
+    add_inventory_option(p, "where 'up' writes the lab's hosts (default inventory.yaml)")
+    p.add_argument(
+        "--lab-dir",
+        type=Path,
+        metavar="DIR",
+        help="the lab's cache and state (default $RINGBENCH_LAB_DIR or /var/cache/ringbench-lab)",
+    )
+    p.set_defaults(func=_lab)
+
+
+def _lab(console: Console, args: argparse.Namespace, argv: Sequence[str]) -> int:
+    if args.action == "up":
+        return cmd_lab_up(console, inventory=args.inventory, lab_dir=args.lab_dir)
+    if args.action == "down":
+        return cmd_lab_down(console, lab_dir=args.lab_dir)
+    return cmd_lab_status(console, lab_dir=args.lab_dir)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def _paths(lab_dir: Path | None) -> LabPaths:
+    return LabPaths(lab_dir) if lab_dir else LabPaths.default()
+
+
+def cmd_lab_up(
+    console: Console, *, inventory: Path = DEFAULT_INVENTORY, lab_dir: Path | None = None
+) -> int:
+    """Bring the lab up and write its inventory; 1 when a host that should run did not."""
+    with LiveProgress(console, width=10) as progress:
+        result = lifecycle.up(_paths(lab_dir), inventory, progress)
+    if result.previous is not None and result.previous.processes + len(result.previous.netns):
+        p = result.previous
+        say(
+            console,
+            f"removed a previous lab: {p.processes} processes, "
+            f"{len(p.netns)} namespaces, {len(p.links)} links",
+        )
+    table = Table(
+        title=f"lab up in {result.timings['total']:.0f} s "
+        f"(build {result.timings['rootfs'] + result.timings['image']:.0f} s, "
+        f"boots {result.timings['boot']:.0f} s)"
+    )
+    for column in ("host", "class", "address", "state", "boot", "reason"):
+        table.add_column(column)
+    failed = False
+    for r in result.hosts:
+        where = f"{r.address}:{r.port}" if r.address else "-"
+        boot = f"{r.boot_s:.1f} s" if r.state == "up" else "-"
+        state = Text(r.state, style=STATE_STYLES.get(r.state, "red"))
+        table.add_row(Text(r.name), Text(r.virt_class), Text(where), state, boot, Text(r.reason))
+        failed = failed or r.state == "down"
+    console.print(table)
+    say(
+        console,
+        f"inventory written to {result.inventory}; run on it with: ringbench run "
+        f"--inventory {result.inventory}",
+    )
+    return ExitCode.FAILED if failed else ExitCode.OK
+
+
+def cmd_lab_down(console: Console, *, lab_dir: Path | None = None) -> int:
+    """Stop every host and remove every namespace, veth and tap of the lab."""
+    removed, left = lifecycle.down(_paths(lab_dir))
+    if removed is None:
+        say(console, "no lab is up (no state file)")
+        return ExitCode.OK
+    say(
+        console,
+        f"lab down: {removed.processes} processes, {len(removed.netns)} namespaces, "
+        f"{len(removed.links)} links removed",
+    )
+    if left:
+        say(console, f"still there: {', '.join(left)}", "red")
+        return ExitCode.FAILED
+    return ExitCode.OK
+
+
+def cmd_lab_status(console: Console, *, lab_dir: Path | None = None) -> int:
+    """A table: host, class, address, state, uptime, reason when down; 1 when one is down."""
+    paths = _paths(lab_dir)
+    hosts = lab_status(paths)
+    if hosts is None:
+        say(console, "no lab is up: run 'ringbench lab up'")
+        return ExitCode.FAILED
+    table = Table(title=Text(f"ringbench lab ({paths.root})"))
+    for column in ("host", "class", "address", "state", "uptime", "reason"):
+        table.add_column(column)
+    for h in hosts:
+        table.add_row(
+            Text(h.name),
+            Text(h.virt_class),
+            Text(h.address),
+            Text(h.state, style=STATE_STYLES.get(h.state, "red")),
+            _duration(h.uptime_s),
+            Text(h.reason),
+        )
+    console.print(table)
+    return ExitCode.OK if all(h.state in ("up", "left-out") for h in hosts) else ExitCode.FAILED

@@ -1,0 +1,65 @@
+"""The entry point: parse, call the command, turn every error into one line and an exit code.
+
+Each command group is a module of this package with an ``add_parser(sub)``
+that declares its arguments beside the command and sets ``func`` (asv's
+``commands/`` style); :func:`main` parses, calls ``args.func``, and is the
+one place where exceptions become messages and exit codes:
+
+=================================  =====  ===========================================
+raised                             exit   printed
+=================================  =====  ===========================================
+nothing                            0/1/2  what the command returns (ExitCode)
+``UserError`` (and bad arguments)  2      ``ringbench: error: MESSAGE``
+``HostError`` that reached here    1      ``ringbench: error: MESSAGE``
+``Interrupted``, Ctrl-C            130    what was kept and where
+=================================  =====  ===========================================
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+
+from ringbench import __version__
+from ringbench.errors import HostError, Interrupted, UserError
+from runners.cli import analysis, build, hosts, lab, reports, run
+from runners.cli.common import ExitCode, Parser, say
+
+COMMAND_GROUPS = (build, run, hosts, lab, analysis, reports)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="ringbench", description="Measure what virtualization costs.")
+    parser.add_argument("--version", action="version", version=f"ringbench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for group in COMMAND_GROUPS:
+        group.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    console = Console(soft_wrap=True)  # messages stay whole lines; tables still fit
+    errors = Console(stderr=True)
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.func(console, args, argv))
+    except UserError as exc:
+        say(errors, f"ringbench: error: {exc}")
+        return ExitCode.USAGE
+    except HostError as exc:
+        say(errors, f"ringbench: error: {exc}")
+        return ExitCode.FAILED
+    except Interrupted as exc:
+        say(console, str(exc), "yellow")
+        return ExitCode.INTERRUPTED
+    except KeyboardInterrupt:
+        say(errors, "ringbench: interrupted")
+        return ExitCode.INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

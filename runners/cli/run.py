@@ -1,0 +1,298 @@
+"""``ringbench run``: measure on this machine or on an inventory's hosts, or resume a run."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ringbench.errors import UserError
+from ringbench.progress import Progress
+from ringbench.results import BenchStatus, HostStatus, ResultStore
+from ringbench.units import format_seconds
+from runners.cli.common import (
+    DEFAULT_INVENTORY,
+    DEFAULT_RESULTS,
+    ExitCode,
+    add_inventory_option,
+    add_results_option,
+    add_ssh_options,
+    connect_options,
+    cpu_choice,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    say,
+)
+from runners.cli.progress import LiveProgress
+from runners.execute import DEFAULT, FAST, BenchOutcome, RunConfig
+from runners.inventory import Host, load_inventory
+from runners.pipeline import HostOutcome, Pipeline, RunOrigin, check_workdir, inventory_snapshot
+from runners.plan import LOCAL_HOST, ConnectOptions, RunPlan, plan_hosts
+from runners.resume import plan_resume
+from runners.transport import LocalConnection
+from suites.build import build
+from suites.catalog import Catalog, load_catalog
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("run", help="measure on this machine or on the inventory's hosts")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--local", action="store_true", help="this machine only, no inventory")
+    where.add_argument(
+        "--hosts",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="inventory hosts or groups to run on (repeatable; default all)",
+    )
+    add_inventory_option(p)
+    p.add_argument("--bench", action="append", default=[], metavar="NAME", help="repeatable")
+    p.add_argument("--family", action="append", default=[], metavar="F", help="repeatable")
+    p.add_argument("--fast", action="store_true", help="a quick look: fewer, shorter processes")
+    p.add_argument("--processes", type=positive_int)
+    p.add_argument("--values", type=positive_int)
+    p.add_argument("--warmups", type=non_negative_int)
+    p.add_argument("--min-time", type=positive_float, metavar="S")
+    p.add_argument(
+        "--cpu",
+        type=cpu_choice,
+        default="auto",
+        metavar="C|auto|none",
+        help="pin every process to CPU C; auto (default): the host's last allowed "
+        "CPU; none: no pinning",
+    )
+    p.add_argument("--dir", default=".", help="where file benchmarks create their files")
+    p.add_argument("--param", action="append", default=[], metavar="BENCH:KEY=VALUE")
+    add_results_option(p)
+    p.add_argument(
+        "--resume", metavar="RUN", help="measure only what RUN (id, path or 'latest') is missing"
+    )
+    add_ssh_options(p)
+    p.set_defaults(func=_run)
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    base = FAST if args.fast else DEFAULT
+    return RunConfig(
+        processes=args.processes or base.processes,
+        values=args.values or base.values,
+        warmups=base.warmups if args.warmups is None else args.warmups,
+        min_time_s=args.min_time or base.min_time_s,
+        cpu=args.cpu,
+        workdir=args.dir,
+        process_timeout_s=base.process_timeout_s,
+    )
+
+
+def _run(console: Console, args: argparse.Namespace, argv: Sequence[str]) -> int:
+    return cmd_run(
+        console,
+        local=args.local,
+        inventory=args.inventory,
+        host_patterns=args.hosts,
+        bench_names=args.bench,
+        families=args.family,
+        config=config_from_args(args),
+        param_specs=args.param,
+        results=args.results,
+        connect_options=connect_options(args),
+        resume=args.resume,
+        argv=["ringbench", *argv],
+    )
+
+
+def parse_params(specs: Sequence[str], catalog: Catalog) -> dict[str, dict[str, int]]:
+    """``BENCH:KEY=VALUE`` options into ``{bench: {key: value}}``, checked against the catalog."""
+    out: dict[str, dict[str, int]] = {}
+    for spec in specs:
+        bench_name, sep, rest = spec.partition(":")
+        key, eq, raw = rest.partition("=")
+        if not sep or not eq:
+            raise UserError(
+                f"--param {spec!r}: write BENCH:KEY=VALUE, e.g. mem-chase-4k:size_bytes=67108864"
+            )
+        bench = catalog.get(bench_name)
+        known = {p.name for p in bench.params}
+        if key not in known:
+            names = ", ".join(sorted(known)) or "none"
+            raise UserError(
+                f"--param {spec!r}: {bench.name} has no parameter '{key}' (its parameters: {names})"
+            )
+        try:
+            value = int(raw, 0)
+        except ValueError:
+            raise UserError(f"--param {spec!r}: '{raw}' is not an integer") from None
+        if value < 0:
+            raise UserError(f"--param {spec!r}: the value must not be negative")
+        out.setdefault(bench.name, {})[key] = value
+    return out
+
+
+def cmd_run(
+    console: Console,
+    *,
+    local: bool,
+    inventory: Path = DEFAULT_INVENTORY,
+    host_patterns: Sequence[str] = (),
+    bench_names: Sequence[str] = (),
+    families: Sequence[str] = (),
+    config: RunConfig = DEFAULT,
+    param_specs: Sequence[str] = (),
+    results: Path = DEFAULT_RESULTS,
+    connect_options: ConnectOptions | None = None,
+    resume: str | None = None,
+    argv: Sequence[str] = (),
+) -> int:
+    """Measure the selected benchmarks on the selected hosts into a new run directory,
+    or, with ``resume``, measure what an earlier run is missing into its directory."""
+    info = build()
+    catalog = load_catalog(info.path)
+    store = ResultStore(results)
+    connect_options = connect_options or ConnectOptions()
+    if resume is not None:
+        run_dir = store.resolve(resume)
+        left = plan_resume(run_dir, info, catalog, inventory, connect_options, tuple(argv))
+        if left is None:
+            say(console, f"{run_dir.run_id}: every host and benchmark is measured; nothing to do")
+            return ExitCode.OK
+        names = ", ".join(h.name for h in left.plan.hosts)
+        say(console, f"resuming {run_dir.run_id}: {left.missing} benchmark(s) on {names}")
+        return _measure(
+            console,
+            lambda progress: Pipeline(
+                left.plan,
+                run_dir,
+                info,
+                progress,
+                left.origin,
+                previous=left.previous,
+                kept_suites=left.kept_suites,
+            ),
+            run_dir.path,
+        )
+    benchmarks = tuple(catalog.select(bench_names, families))
+    params = parse_params(param_specs, catalog)
+    if local:
+        hosts: tuple[Host, ...] = (LOCAL_HOST,)
+        snapshot = inventory_snapshot(None)
+    else:
+        hosts = plan_hosts(load_inventory(inventory).select(host_patterns))
+        snapshot = inventory_snapshot(inventory)
+    if any(h.is_local for h in hosts):
+        # Checked before the run directory exists: bad input leaves nothing behind.
+        check_workdir(LocalConnection(), config.workdir)
+    plan = RunPlan(
+        hosts=hosts, benchmarks=benchmarks, config=config, params=params, connect=connect_options
+    )
+    new = store.create()
+    say(
+        console,
+        f"run {new.run_id}: {len(benchmarks)} benchmarks x {len(hosts)} host(s), "
+        f"{config.processes} processes each, min time {config.min_time_s} s",
+    )
+    origin = RunOrigin(command=tuple(argv), inventory=snapshot)
+    return _measure(console, lambda progress: Pipeline(plan, new, info, progress, origin), new.path)
+
+
+def _measure(console: Console, make: Callable[[Progress], Pipeline], path: Path) -> int:
+    """Carry the run out behind a live progress display, then summarise it."""
+    with LiveProgress(console) as progress:
+        outcomes = make(progress).carry_out()  # Interrupted goes up to the entry point
+    return report_outcomes(console, path, outcomes)
+
+
+def _medians(outcomes: Sequence[BenchOutcome]) -> dict[str, float]:
+    return {
+        o.bench.name: statistics.median(v.value_s for p in o.processes for v in p.result.values)
+        for o in outcomes
+        if o.status is BenchStatus.SUCCESS
+    }
+
+
+def summary_table(host: str, outcomes: Sequence[BenchOutcome]) -> Table:
+    table = Table(title=Text(f"{host}: median of all values; cv of the per-process medians"))
+    table.add_column("benchmark", no_wrap=True)
+    table.add_column("median", justify="right", no_wrap=True)
+    table.add_column("per")
+    table.add_column("cv(processes)", justify="right")
+    table.add_column("processes", justify="right")
+    table.add_column("status")
+    medians = _medians(outcomes)
+    for o in outcomes:
+        if o.status is BenchStatus.SUCCESS:
+            per_process = [
+                statistics.median(v.value_s for v in p.result.values) for p in o.processes
+            ]
+            cv = (
+                statistics.stdev(per_process) / statistics.fmean(per_process)
+                if len(per_process) > 1
+                else math.nan
+            )
+            cells = [
+                format_seconds(medians[o.bench.name]),
+                o.bench.operation,
+                f"{cv:.1%}" if not math.isnan(cv) else "-",
+                str(len(o.processes)),
+                "ok",
+            ]
+        else:
+            cells = [
+                "-",
+                o.bench.operation,
+                "-",
+                str(len(o.processes)),
+                f"{o.status.value}: {o.reason}",
+            ]
+        table.add_row(o.bench.name, *(Text(c) for c in cells))
+    return table
+
+
+def hosts_table(outcomes: dict[str, HostOutcome]) -> Table:
+    """Every host side by side: median per operation, and x its baseline where it has one."""
+    hosts = [h for h in outcomes.values() if h.outcomes]
+    medians = {h.host: _medians(h.outcomes) for h in hosts}
+    table = Table(title="median per operation (x baseline)")
+    table.add_column("benchmark", no_wrap=True)
+    for h in hosts:
+        # a narrow terminal wraps, never truncates
+        table.add_column(Text(f"{h.host}\n{h.virt_class or '?'}"), justify="right", overflow="fold")
+    names = list(dict.fromkeys(o.bench.name for h in hosts for o in h.outcomes))
+    for name in names:
+        row = [Text(name)]
+        for h in hosts:
+            value = medians[h.host].get(name)
+            base = medians.get(h.baseline or "", {}).get(name) if h.baseline else None
+            cell = format_seconds(value) if value is not None else "-"
+            if value is not None and base:
+                cell += f" x{value / base:.3g}"
+            row.append(Text(cell))
+        table.add_row(*row)
+    return table
+
+
+def report_outcomes(console: Console, path: Path, outcomes: dict[str, HostOutcome]) -> int:
+    failed = False
+    several = sum(1 for h in outcomes.values() if h.outcomes) > 1
+    if several:
+        console.print(hosts_table(outcomes))
+    for host in outcomes.values():
+        if host.outcomes and not several:
+            console.print(summary_table(host.host, host.outcomes))
+        for o in host.outcomes:
+            if o.status is not BenchStatus.SUCCESS and several:
+                say(console, f"{host.host} {o.bench.name}: {o.status.value}: {o.reason}")
+        if host.status is HostStatus.FAILED:
+            failed = True
+            say(console, f"{host.host}: failed: {host.reason}", "red")
+        failed = failed or any(o.status is BenchStatus.FAILED for o in host.outcomes)
+    say(console, f"results in {path}/ (read them with: python -m pyperf stats {path}/<host>.json)")
+    if any(h.baseline for h in outcomes.values()):
+        say(console, f"overhead against the baselines: ringbench overhead {path.name}")
+    return ExitCode.FAILED if failed else ExitCode.OK
