@@ -45,18 +45,22 @@ values of 700 host files load in well under a second
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from ringbench.errors import UserError
+from ringbench.results import Processes, probe_files, read_processes, suite_files
 from ringbench.results import keys as k
-from ringbench.results import probe_files, read_processes, suite_files
 
 KEYS = ["run", "host", "virt_class", "baseline", "benchmark", "family", "mechanism", "process"]
 STRING_META = [
@@ -103,46 +107,109 @@ def load(paths: str | Path | Iterable[str | Path]) -> pd.DataFrame:
     """
     files = sorted(set(chain.from_iterable(suite_files(p) for p in _paths(paths))))
     procs = read_processes(files, _READ)
-    repeat = np.asarray(procs.counts, dtype=np.int64)
+    shape = _Shape.of(procs)
     columns: dict[str, Any] = {}
     for column in [*KEYS, *STRING_META]:
         if column == "process":
             continue
         if column == "run":
-            cells: list[Any] = procs.run
+            cells: list[Any] = procs.bench_run
         elif column == "params":
-            cells = procs.params
+            cells = procs.bench_params
         else:
-            cells = procs.columns[SOURCE.get(column, column)]
-        columns[column] = _categorical(cells, repeat)
-    columns["process"] = np.repeat(np.asarray(procs.index, dtype=np.int64), repeat)
+            cells = procs.bench_column(SOURCE.get(column, column))
+        overrides = procs.overrides.get(SOURCE.get(column, column), {})
+        columns[column] = shape.categorical(cells, overrides)
+    columns["process"] = np.repeat(np.asarray(procs.index, dtype=np.int64), shape.counts)
     columns["value_s"] = _values(procs.values, files)
     for column in NUMERIC_META:
-        columns[column] = np.repeat(_numbers(procs.columns[column]), repeat)
-    return pd.DataFrame(columns)[COLUMNS]
+        bench = _numbers(procs.bench_column(column))
+        overrides = procs.overrides.get(column, {})
+        per_process = np.repeat(bench, shape.processes)
+        if overrides:
+            per_process[list(overrides)] = _numbers(list(overrides.values()))
+        columns[column] = np.repeat(per_process, shape.counts)
+    return pd.DataFrame({c: columns[c] for c in COLUMNS}, copy=False)
 
 
-def _categorical(cells: list[Any], repeat: np.ndarray) -> pd.Categorical:
-    """Per-process cells as a categorical of their text ("" for a missing or empty value),
-    repeated per value: factorized once over the processes, the text made per category."""
-    codes, uniques = pd.factorize(pd.Series(cells, dtype=object), use_na_sentinel=False)
-    texts = [str(u or "") if not (isinstance(u, float) and u != u) else "" for u in uniques]
+@dataclass(frozen=True)
+class _Shape:
+    """How entries per benchmark and per process repeat into rows per value."""
+
+    processes: npt.NDArray[np.int64]  # per benchmark: its processes
+    counts: npt.NDArray[np.int64]  # per process: its values
+    bench_values: npt.NDArray[np.int64]  # per benchmark: its values
+
+    @classmethod
+    def of(cls, procs: Processes) -> _Shape:
+        processes = np.asarray(procs.bench_processes, dtype=np.int64)
+        counts = np.asarray(procs.counts, dtype=np.int64)
+        if len(processes):
+            starts = np.concatenate(([0], np.cumsum(processes)[:-1]))
+            bench_values = np.add.reduceat(counts, starts)
+        else:
+            bench_values = np.zeros(0, dtype=np.int64)
+        return cls(processes, counts, bench_values)
+
+    def categorical(self, bench: list[Any], overrides: dict[int, Any]) -> pd.Categorical:
+        """Cells per benchmark (and per process where ``overrides`` say) as a categorical of
+        their text ("" for a missing or empty value), one entry per value."""
+        if not overrides:
+            codes, categories = _codes(bench)
+            return _categorical(np.repeat(codes, self.bench_values), categories)
+        cells = np.repeat(pd.Series(bench, dtype=object).to_numpy(), self.processes)
+        cells[list(overrides)] = pd.Series(list(overrides.values()), dtype=object).to_numpy()
+        codes, categories = _codes(list(cells))
+        return _categorical(np.repeat(codes, self.counts), categories)
+
+
+def _text(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value or "")
+
+
+def _codes(cells: list[Any]) -> tuple[npt.NDArray[np.integer[Any]], list[str]]:
+    """Codes into the sorted texts of ``cells``: factorized over the cells, the text made once
+    per distinct value (a value that cannot be hashed, a list or an object, by its text)."""
+    series = pd.Series(cells, dtype=object)
+    try:
+        codes, uniques = pd.factorize(series, use_na_sentinel=False)
+    except TypeError:
+        codes, uniques = pd.factorize(series.map(_text), use_na_sentinel=False)
+    texts = [_text(u) for u in uniques]
     text_codes, categories = pd.factorize(pd.Series(texts, dtype=object), sort=True)
-    mapped = np.asarray(text_codes, dtype=np.int64)[codes] if len(codes) else codes
+    # the smallest code type, as pandas stores it: repeating a million int8 is cheap
+    kind = np.int8 if len(categories) < 127 else np.int16 if len(categories) < 32767 else np.int32
+    mapped = cast(npt.NDArray[np.integer[Any]], np.asarray(text_codes, dtype=kind)[codes])
+    return mapped, list(categories)
+
+
+def _categorical(codes: npt.NDArray[np.integer[Any]], categories: list[str]) -> pd.Categorical:
     return pd.Categorical.from_codes(
-        np.repeat(mapped, repeat), categories=pd.Index(categories, dtype=object)
+        codes, categories=pd.Index(categories, dtype=object), validate=False
     )
 
 
-def _numbers(cells: list[Any]) -> np.ndarray:
+_NUMERIC = {int, float, type(None)}
+
+
+def _numbers(cells: list[Any]) -> npt.NDArray[np.float64]:
+    """Numbers as floats; anything else (missing, text, a boolean, out of range) is NaN."""
+    if set(map(type, cells)) <= _NUMERIC:
+        try:
+            return np.asarray(cells, dtype=np.float64)  # None becomes NaN
+        except OverflowError:
+            pass
     out = np.full(len(cells), np.nan)
     for i, value in enumerate(cells):
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            out[i] = float(value)
+        if type(value) in (int, float):
+            with contextlib.suppress(OverflowError):
+                out[i] = float(value)
     return out
 
 
-def _values(values: list[float], files: list[Path]) -> np.ndarray:
+def _values(values: list[float], files: list[Path]) -> npt.NDArray[np.float64]:
     try:
         return np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
