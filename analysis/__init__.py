@@ -10,6 +10,11 @@ Every function takes and returns pandas DataFrames (DESIGN.md):
 - :func:`validity`: what makes a comparison unsound;
 - :func:`compare`: one run against another, host by host;
 - :func:`references.beside_published`: measured ratios beside published ones.
+
+Beside them: :mod:`.history` (the store's index), :mod:`.changepoints`,
+:mod:`.regress` (the gate), :mod:`.plots` and :mod:`.export` (what
+``ringbench overhead`` writes). The analysis imports only :mod:`ringbench`
+(the results directory is read through :mod:`ringbench.results`).
 """
 
 from analysis.mechanisms import mechanisms

@@ -14,9 +14,8 @@ its metadata (PNG ``Software``, SVG ``Creator``). Format history:
 
 from __future__ import annotations
 
+import io
 import math
-import os
-import tempfile
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import blended_transform_factory
 
 from analysis.stats import FloatArray
+from ringbench.files import atomic_write_bytes
 from ringbench.units import FIGURES, sig3, unit
 
 FORMAT = 1
@@ -64,7 +64,7 @@ def _one_run(frame: pd.DataFrame) -> str:
 
 
 def _save(fig: Figure, out_dir: Path, name: str) -> list[Path]:
-    """``name``.png and ``name``.svg, each through a temporary file renamed into place."""
+    """``name``.png and ``name``.svg, each written atomically."""
     title = fig.get_suptitle().replace("\n", " ")
     metadata = {
         "png": {"Software": SOFTWARE, "Title": title},
@@ -73,18 +73,9 @@ def _save(fig: Figure, out_dir: Path, name: str) -> list[Path]:
     written = []
     for fmt, meta in metadata.items():
         path = out_dir / f"{name}.{fmt}"
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=out_dir)
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb") as fp:
-                fig.savefig(fp, format=fmt, dpi=DPI, metadata=meta)
-                fp.flush()
-                os.fsync(fp.fileno())
-            tmp.chmod(0o644)
-            tmp.replace(path)  # os.replace: atomic within one directory
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=fmt, dpi=DPI, metadata=meta)
+        atomic_write_bytes(path, buffer.getvalue())
         written.append(path)
     return written
 

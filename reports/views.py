@@ -47,22 +47,6 @@ def interval(low: float, high: float) -> str:
     return f"[{times(low)[1:]}–{times(high)[1:]}]"
 
 
-def overhead_wide(overhead: pd.DataFrame, family: str | None = None) -> pd.DataFrame:
-    """Benchmarks down, environments across: ``×ratio [low–high]``, flags marked."""
-    frame = overhead if family is None else overhead[overhead["family"] == family]
-    if frame.empty:
-        return pd.DataFrame()
-    cells = frame.assign(
-        cell=[
-            f"{times(r['ratio'])} {interval(r['ratio_low'], r['ratio_high'])}"
-            + (" ⚑" if r["flagged"] else "")
-            for r in records(frame)
-        ],
-        column=[f"{r['host']} ({r['virt_class']})" for r in records(frame)],
-    )
-    return cells.pivot(index="benchmark", columns="column", values="cell").fillna("")
-
-
 def family_table(summary: pd.DataFrame, overhead: pd.DataFrame, family: str) -> pd.DataFrame:
     """One family: each host's median with its interval, and its ratio to the baseline."""
     rows = summary[summary["family"] == family]

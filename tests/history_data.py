@@ -1,7 +1,7 @@
 """Synthetic run directories in the real on-disk format, for a history of many runs.
 
 ``write_run`` writes ``<store>/<run-id>/``: one pyperf suite per host as
-:mod:`runners.store` writes it (suite metadata common to every run, the
+:mod:`runners.record` writes it (suite metadata common to every run, the
 catalog's tags per benchmark, one pyperf run per harness process), then
 ``manifest.json`` last, as a real run finishes. Each figure is the median
 the caller gives; the processes scatter around it by ``sigma`` (lognormal),

@@ -14,9 +14,10 @@ from runners.cli.common import DEFAULT_INVENTORY, ExitCode, add_inventory_option
 from runners.cli.progress import LiveProgress
 from runners.lab import lifecycle
 from runners.lab.paths import LabPaths
+from runners.lab.state import LabHostState
 from runners.lab.status import lab_status
 
-STATE_STYLES = {"up": "green", "left-out": "yellow"}
+STATE_STYLES = {LabHostState.UP: "green", LabHostState.LEFT_OUT: "yellow"}
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -75,10 +76,10 @@ def cmd_lab_up(
     failed = False
     for r in result.hosts:
         where = f"{r.address}:{r.port}" if r.address else "-"
-        boot = f"{r.boot_s:.1f} s" if r.state == "up" else "-"
-        state = Text(r.state, style=STATE_STYLES.get(r.state, "red"))
+        boot = f"{r.boot_s:.1f} s" if r.state is LabHostState.UP else "-"
+        state = Text(r.state.value, style=STATE_STYLES.get(r.state, "red"))
         table.add_row(Text(r.name), Text(r.virt_class), Text(where), state, boot, Text(r.reason))
-        failed = failed or r.state == "down"
+        failed = failed or r.state is LabHostState.DOWN
     console.print(table)
     say(
         console,
@@ -120,9 +121,9 @@ def cmd_lab_status(console: Console, *, lab_dir: Path | None = None) -> int:
             Text(h.name),
             Text(h.virt_class),
             Text(h.address),
-            Text(h.state, style=STATE_STYLES.get(h.state, "red")),
+            Text(h.state.value, style=STATE_STYLES.get(h.state, "red")),
             _duration(h.uptime_s),
             Text(h.reason),
         )
     console.print(table)
-    return ExitCode.OK if all(h.state in ("up", "left-out") for h in hosts) else ExitCode.FAILED
+    return ExitCode.OK if all(h.state.fine for h in hosts) else ExitCode.FAILED

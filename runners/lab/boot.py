@@ -16,7 +16,7 @@ from runners.lab import guests, keys
 from runners.lab.context import Endpoint, LabContext, LeftOut
 from runners.lab.hosts import HostSpec
 from runners.lab.procs import LabError, alive, kill_all, tail, with_descendants
-from runners.lab.state import HostRecord
+from runners.lab.state import HostRecord, LabHostState
 from runners.ssh import SSHConnection, resolve_target
 from runners.transport import CommandTimedOut, UnexpectedExit
 
@@ -87,7 +87,9 @@ def last_console_line(log: Path) -> str:
 def boot_one(spec: HostSpec, ctx: LabContext, known_hosts: Path, progress: Progress) -> HostRecord:
     """Start one host and wait for it; the record says up, down or left out, and why."""
     record = ctx.state.host(
-        HostRecord(spec.name, spec.virt_class, hypervisor=spec.hypervisor, state="booting")
+        HostRecord(
+            spec.name, spec.virt_class, hypervisor=spec.hypervisor, state=LabHostState.BOOTING
+        )
     )
     started = time.monotonic()
     endpoint: Endpoint | None = None
@@ -99,21 +101,24 @@ def boot_one(spec: HostSpec, ctx: LabContext, known_hosts: Path, progress: Progr
         progress.update(spec.name, description=f"booting, {endpoint.address}:{endpoint.port}")
         wait_ssh(spec, endpoint, ctx, known_hosts, started)
     except LeftOut as exc:
-        ctx.state.update(spec.name, state="left-out", reason=str(exc))
+        ctx.state.update(spec.name, state=LabHostState.LEFT_OUT, reason=str(exc))
     except LabError as exc:
         if endpoint is not None:  # never leave a hung guest behind
             kill_all(with_descendants([endpoint.pid]))
-        state = "left-out" if spec.optional else "down"
+        state = LabHostState.LEFT_OUT if spec.optional else LabHostState.DOWN
         ctx.state.update(spec.name, state=state, reason=str(exc))
         if spec.name == "kvm":
             guests.record_kvm(ctx, False, f"QEMU -accel kvm did not boot a guest: {exc}")
     else:
         took = time.monotonic() - started
-        ctx.state.update(spec.name, state="up", started=time.time(), boot_s=round(took, 1))
+        ctx.state.update(
+            spec.name, state=LabHostState.UP, started=time.time(), boot_s=round(took, 1)
+        )
         if spec.name == "kvm":
             guests.record_kvm(ctx, True, "booted")
-    label = record.state.replace("-", " ")
-    progress.finish(spec.name, f"{label} {record.reason[:80]}".strip(), ok=record.state != "down")
+    label = record.state.value.replace("-", " ")
+    ok = record.state is not LabHostState.DOWN
+    progress.finish(spec.name, f"{label} {record.reason[:80]}".strip(), ok=ok)
     return record
 
 

@@ -11,7 +11,7 @@ from ringbench.errors import UserError
 from ringbench.files import atomic_write_text
 from runners.inventory import load_inventory
 from runners.lab.procs import LabError
-from runners.lab.state import HostRecord
+from runners.lab.state import HostRecord, LabHostState
 
 BASELINE = "native"
 MARKER = "# ringbench lab inventory"
@@ -41,7 +41,7 @@ def render(records: list[HostRecord], key_file: Path, known_hosts: Path) -> str:
         f"        machine: {_q(machine)}",
         "      hosts:",
     ]
-    up = [r for r in records if r.state == "up"]
+    up = [r for r in records if r.state is LabHostState.UP]
     has_baseline = any(r.name == BASELINE for r in up)
     for record in up:
         lines += [
@@ -54,7 +54,7 @@ def render(records: list[HostRecord], key_file: Path, known_hosts: Path) -> str:
         if record.name != BASELINE and has_baseline:
             lines.append(f"          baseline: {BASELINE}")
     for record in records:
-        if record.state != "up":
+        if record.state is not LabHostState.UP:
             reason = " ".join(record.reason.split()) or "did not come up"
             lines.append(f"        # {record.name} ({record.virt_class}) left out: {reason}")
     return "\n".join(lines) + "\n"

@@ -20,7 +20,15 @@ from runners.lab.boot import boot_all
 from runners.lab.context import LabContext
 from runners.lab.paths import LabPaths
 from runners.lab.procs import LabError
-from runners.lab.state import HostRecord, LabState, Leftovers, StateFile, cleanup, remaining
+from runners.lab.state import (
+    HostRecord,
+    LabHostState,
+    LabState,
+    Leftovers,
+    StateFile,
+    cleanup,
+    remaining,
+)
 from runners.ssh import default_known_hosts
 
 
@@ -90,7 +98,7 @@ def up(
     timings["boot"] = time.monotonic() - step
     for record in records:
         timings[f"boot:{record.name}"] = record.boot_s
-    if not any(r.state == "up" for r in records):
+    if not any(r.state is LabHostState.UP for r in records):
         raise LabError(
             "no host of the lab came up: " + "; ".join(f"{r.name}: {r.reason}" for r in records)
         )

@@ -18,6 +18,7 @@ import secrets
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,22 @@ from runners.lab.procs import LabError, alive, kill_all, start_time, tagged, wit
 FORMAT_VERSION = 1
 
 
+class LabHostState(StrEnum):
+    """Where a lab host is; ``not answering`` is seen by ``lab status``, never stored."""
+
+    PENDING = "pending"
+    BOOTING = "booting"
+    UP = "up"
+    DOWN = "down"
+    LEFT_OUT = "left-out"
+    NOT_ANSWERING = "not answering"
+
+    @property
+    def fine(self) -> bool:
+        """Up, or left out on purpose (this machine cannot run it, and says why)."""
+        return self in (LabHostState.UP, LabHostState.LEFT_OUT)
+
+
 @dataclass(slots=True)
 class HostRecord:
     """What the lab knows of one host: how to reach it and how it is doing."""
@@ -36,7 +53,7 @@ class HostRecord:
     virt_class: str
     address: str = ""
     port: int = 22
-    state: str = "pending"  # pending, booting, up, down, left-out
+    state: LabHostState = LabHostState.PENDING
     reason: str = ""
     started: float = 0.0  # wall-clock time the host came up
     boot_s: float = 0.0
@@ -65,7 +82,10 @@ class LabState:
         return cls(tag=secrets.token_hex(6), created=time.time())
 
     def to_json(self) -> dict[str, Any]:
-        return {"format_version": FORMAT_VERSION, **asdict(self)}
+        data = asdict(self)
+        for host in data["hosts"].values():
+            host["state"] = host["state"].value
+        return {"format_version": FORMAT_VERSION, **data}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LabState:
@@ -80,7 +100,10 @@ class LabState:
             processes=[ProcessRecord(**p) for p in data["processes"]],
             netns=list(data["netns"]),
             links=list(data["links"]),
-            hosts={k: HostRecord(**v) for k, v in data["hosts"].items()},
+            hosts={
+                k: HostRecord(**{**v, "state": LabHostState(v["state"])})
+                for k, v in data["hosts"].items()
+            },
         )
 
 

@@ -9,18 +9,18 @@ from dataclasses import dataclass
 
 from runners.lab.paths import LabPaths
 from runners.lab.procs import alive
-from runners.lab.state import StateFile
+from runners.lab.state import LabHostState, StateFile
 
 BANNER_TIMEOUT_S = 2.0
 ORDER = {name: i for i, name in enumerate(("native", "container", "uml", "tcg", "kvm"))}
 
 
 @dataclass(frozen=True, slots=True)
-class HostStatus:
+class LabHostStatus:
     name: str
     virt_class: str
     address: str
-    state: str  # up, down, left-out, not answering
+    state: LabHostState
     uptime_s: float | None
     reason: str
 
@@ -36,7 +36,7 @@ def answers(address: str, port: int) -> bool:
     return False
 
 
-def lab_status(paths: LabPaths) -> list[HostStatus] | None:
+def lab_status(paths: LabPaths) -> list[LabHostStatus] | None:
     """One line per host of the lab, or None when no lab is recorded."""
     loaded = StateFile.load(paths.state_file)
     if loaded is None:
@@ -46,36 +46,43 @@ def lab_status(paths: LabPaths) -> list[HostStatus] | None:
     for record in sorted(state.hosts.values(), key=lambda r: ORDER.get(r.name, 99)):
         where = f"{record.address}:{record.port}" if record.address else "-"
         procs = [p for p in state.processes if p.host == record.name]
-        if record.state != "up":
+        if record.state is not LabHostState.UP:
             out.append(
-                HostStatus(record.name, record.virt_class, where, record.state, None, record.reason)
+                LabHostStatus(
+                    record.name, record.virt_class, where, record.state, None, record.reason
+                )
             )
         elif not any(alive(p.pid, p.start) for p in procs):
             out.append(
-                HostStatus(
+                LabHostStatus(
                     record.name,
                     record.virt_class,
                     where,
-                    "down",
+                    LabHostState.DOWN,
                     None,
                     "its process is gone (killed or crashed): run 'lab up'",
                 )
             )
         elif not answers(record.address, record.port):
             out.append(
-                HostStatus(
+                LabHostStatus(
                     record.name,
                     record.virt_class,
                     where,
-                    "not answering",
+                    LabHostState.NOT_ANSWERING,
                     time.time() - record.started,
                     "no SSH banner",
                 )
             )
         else:
             out.append(
-                HostStatus(
-                    record.name, record.virt_class, where, "up", time.time() - record.started, ""
+                LabHostStatus(
+                    record.name,
+                    record.virt_class,
+                    where,
+                    LabHostState.UP,
+                    time.time() - record.started,
+                    "",
                 )
             )
     return out
