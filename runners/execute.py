@@ -156,6 +156,9 @@ class BenchMeasurement:
         self.conn, self.binary, self.bench, self.config = conn, binary, bench, config
         self.params = params or {}
         self.done: list[TimedProcess] = []
+        # Processes wanted: the configuration's, raised by --precision while a figure's
+        # interval is wider than asked (runners.precision).
+        self.target = config.processes
         self.status = BenchStatus.SUCCESS
         self.reason = ""
         self.duration_s = 0.0
@@ -164,7 +167,7 @@ class BenchMeasurement:
 
     @property
     def pending(self) -> bool:
-        return not self._ended and len(self.done) < self.config.processes
+        return not self._ended and len(self.done) < self.target
 
     def step(self) -> None:
         """Run the next process (the caller checks :attr:`pending` first)."""
@@ -192,7 +195,7 @@ class BenchMeasurement:
     def interrupted(self, why: str) -> BenchOutcome:
         """What a stopped run keeps of a benchmark it had begun: the processes done, marked
         failed so that ``--resume`` measures the benchmark again, whole."""
-        reason = f"{why} after {len(self.done)} of {self.config.processes} processes"
+        reason = f"{why} after {len(self.done)} of {self.target} processes"
         return BenchOutcome(
             self.bench,
             BenchStatus.FAILED,

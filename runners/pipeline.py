@@ -1,20 +1,31 @@
-"""One run, as a short pipeline per host: connect, deploy, probe, measure, store.
+"""One run: every host connected, deployed and probed, then measured in turns, and stored.
 
-Machines run in parallel, the hosts of one machine one after another
-(:mod:`runners.plan`). After every benchmark the host's pyperf suite and the
-manifest are rewritten atomically, so an interruption or a failing host never
-loses what was measured. A host that fails (unreachable, refused, timed out,
-killed) is marked failed with its reason and the others go on.
+Machines run in parallel; the hosts of one machine are never measured at the
+same time, but they take turns process by process (:meth:`Pipeline.run_machine`):
+process k of every benchmark on every host of the machine before process
+k+1, each benchmark's processes on each host one after the other. A guest
+and its baseline are then measured seconds apart, not minutes, so a slow
+phase of the machine (seconds to minutes long on shared and nested hosts)
+lands on both, which their ratio cancels, and on one process of many
+benchmarks, which the median of process medians absorbs, instead of on every
+process of one benchmark, which no statistic can tell from a change.
 
-:class:`Pipeline` carries out a :class:`~runners.plan.RunPlan` into a run
-directory and returns each host's :class:`HostOutcome`, a frozen record;
-what happens as it goes is told through a :class:`ringbench.progress.Progress`
-(one task per host, one step per harness process).
+With ``--precision`` (:class:`~runners.precision.Precision`), rounds go on,
+still interleaved, for the figures whose 95% interval is wider than asked,
+until each is narrow enough or the time budget is spent.
+
+After every benchmark the host's pyperf suite and the manifest are rewritten
+atomically, so an interruption or a failing host never loses what was
+measured. A host that fails (unreachable, refused, timed out, killed) is
+marked failed with its reason and the others go on. What happens is told
+through a :class:`ringbench.progress.Progress` (one task per host, one step
+per harness process).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import statistics
 import threading
 import time
 from collections.abc import Mapping
@@ -27,9 +38,7 @@ import pyperf
 from ringbench.errors import HostError, Interrupted, TransportError, UserError
 from ringbench.progress import Level, Progress
 from ringbench.results import (
-    BenchEntry,
     BenchStatus,
-    HostEntry,
     HostStatus,
     InventorySnapshot,
     Manifest,
@@ -41,12 +50,13 @@ from runners.deploy import deploy
 from runners.execute import BenchMeasurement, BenchOutcome
 from runners.hostfacts import Metadata
 from runners.inventory import Host
+from runners.outcome import HostOutcome, HostState, RunOrigin
 from runners.plan import RunPlan, by_machine, connect
+from runners.precision import Precision, half_width
 from runners.probe import probe_host
 from runners.record import host_metadata, to_pyperf_benchmark
 from runners.transport import Connection
 from suites.build import BuildInfo
-from suites.catalog import Benchmark
 
 CHECK_TIMEOUT_S = 60.0
 MAX_PARALLEL_MACHINES = 32
@@ -55,52 +65,7 @@ POLL_S = 0.2
 # can fix (its working directory), a local file that could not be read or written for it.
 HOST_FAILURES = (HostError, UserError, OSError)
 
-
-@dataclass(frozen=True, slots=True)
-class RunOrigin:
-    """Where a run came from, as its manifest records it."""
-
-    command: tuple[str, ...] = ()
-    inventory: InventorySnapshot | None = None
-    resumed_by: tuple[tuple[str, ...], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class HostOutcome:
-    """What became of one host: its status, its benchmarks, its timings."""
-
-    host: str
-    status: HostStatus = HostStatus.PENDING
-    reason: str = ""
-    started: str | None = None
-    finished: str | None = None
-    suite: str | None = None
-    outcomes: tuple[BenchOutcome, ...] = ()
-    kept: Mapping[str, BenchEntry] = field(default_factory=dict)  # of an earlier attempt
-    warnings: tuple[str, ...] = ()
-    deploy_path: str | None = None
-    uploaded: bool = False
-    timings: Mapping[str, float] = field(default_factory=dict)  # seconds, by step
-    virt_class: str = ""  # as stored in the results: declared, else detected
-    baseline: str | None = None
-
-    def entry(self) -> HostEntry:
-        """Its entry in the manifest."""
-        benchmarks = dict(self.kept)
-        benchmarks.update({o.bench.name: o.entry() for o in self.outcomes})
-        return HostEntry(
-            status=self.status,
-            reason=self.reason,
-            started=self.started,
-            finished=self.finished,
-            suite=self.suite,
-            warnings=self.warnings,
-            deploy_path=self.deploy_path,
-            uploaded=self.uploaded,
-            timings=dict(self.timings),
-            virt_class=self.virt_class,
-            benchmarks=benchmarks,
-        )
+__all__ = ["HOST_FAILURES", "HostOutcome", "Pipeline", "RunOrigin", "check_workdir"]
 
 
 def check_workdir(conn: Connection, workdir: str) -> None:
@@ -123,18 +88,16 @@ def inventory_snapshot(path: Path | None) -> InventorySnapshot | None:
         return InventorySnapshot(str(path), None)
 
 
-class _HostState:
-    """One host's outcome while the pipeline changes it (under the pipeline's lock)."""
+@dataclass(slots=True)
+class _Live:
+    """A host of the machine being measured: its connection, its metadata, its benchmarks."""
 
-    def __init__(self, host: str, kept: Mapping[str, BenchEntry]) -> None:
-        self.now = HostOutcome(host, kept=dict(kept))
-
-    def set(self, **changes: object) -> HostOutcome:
-        self.now = dataclasses.replace(self.now, **changes)  # type: ignore[arg-type]
-        return self.now
-
-    def time(self, step: str, seconds: float) -> None:
-        self.set(timings={**self.now.timings, step: round(seconds, 3)})
+    host: Host
+    conn: Connection
+    state: HostState
+    common: Metadata = field(default_factory=dict)
+    turns: dict[str, BenchMeasurement] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
 
 
 class Pipeline:
@@ -155,31 +118,26 @@ class Pipeline:
         *,
         previous: Manifest | None = None,
         kept_suites: Mapping[str, list[pyperf.Benchmark]] | None = None,
+        precision: Precision | None = None,
     ) -> None:
         self.plan = plan
         self.run_dir = run_dir
         self.build = build
         self.progress = progress
         self.origin = origin
+        self.precision = precision
         self.kept_suites = dict(kept_suites or {})
         self.created = (previous.created if previous else "") or utc_now()
         before = previous.hosts if previous else {}
         # On --resume, hosts with nothing left to measure keep their entries as they were.
         self.finished_hosts = {n: e for n, e in before.items() if n not in plan.host_names}
-        self.states = {
-            h.name: _HostState(
-                h.name,
-                {
-                    name: entry
-                    for name, entry in (
-                        before[h.name].benchmarks if h.name in before else {}
-                    ).items()
-                    if name in plan.done.get(h.name, ())
-                },
-            )
-            for h in plan.hosts
-        }
+        self.states = {}
+        for h in plan.hosts:
+            old = before[h.name].benchmarks if h.name in before else {}
+            done = plan.done.get(h.name, frozenset())
+            self.states[h.name] = HostState(h.name, {n: e for n, e in old.items() if n in done})
         self.started = time.monotonic()
+        self.deadline = self.started + precision.max_time_s if precision else float("inf")
         self.stop = threading.Event()
         self.lock = threading.RLock()
 
@@ -250,118 +208,175 @@ class Pipeline:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def run_machine(self, hosts: list[Host]) -> None:
-        for host in hosts:
-            if self.stop.is_set():
-                return
-            self.run_host(host)
+        """The hosts of one machine: each prepared in turn, then measured in turns."""
+        live: list[_Live] = []
+        try:
+            for host in hosts:
+                if self.stop.is_set():
+                    return
+                prepared = self.prepare(host)
+                if prepared is not None:
+                    live.append(prepared)
+            self.measure(live)
+        finally:
+            for one in live:
+                one.conn.close()
+                one.state.time("total_s", time.monotonic() - one.started)
 
-    def fail(self, state: _HostState, reason: str) -> None:
+    def fail(self, state: HostState, reason: str) -> None:
         with self.lock:
             state.set(status=HostStatus.FAILED, reason=reason, finished=utc_now())
         self.manifest(RunStatus.RUNNING)
         self.progress.finish(state.now.host, "failed", ok=False)
         self.progress.message(reason, level=Level.ERROR)
 
-    def run_host(self, host: Host) -> None:
+    def prepare(self, host: Host) -> _Live | None:
+        """Connect, deploy, check the working directory, probe; None when the host failed."""
         state = self.states[host.name]
         state.set(status=HostStatus.RUNNING, started=utc_now())
         benchmarks = self.plan.remaining(host.name)
         total = max(1, len(benchmarks) * self.plan.config.processes)
         self.progress.start(host.name, "connecting", total=total)
-        conn = connect(host, self.plan.connect)
-        clock = time.monotonic()
-        try:
-            self.measure_host(host, conn, state, benchmarks)
-        except HOST_FAILURES as exc:
-            self.fail(state, str(exc))
-        finally:
-            conn.close()
-            state.time("total_s", time.monotonic() - clock)
-
-    def measure_host(
-        self, host: Host, conn: Connection, state: _HostState, benchmarks: list[Benchmark]
-    ) -> None:
+        one = _Live(host, connect(host, self.plan.connect), state)
         config = self.plan.config
-        clock = time.monotonic()
-        binary = deploy(conn, self.build)  # connects, on first use
-        check_workdir(conn, config.workdir)
-        state.set(deploy_path=binary.path, uploaded=binary.uploaded)
-        state.time("connect_deploy_s", time.monotonic() - clock)
-        clock = time.monotonic()
-        found = probe_host(conn, host, binary.path)
-        state.time("probe_s", time.monotonic() - clock)
-        self.run_dir.write_probe(host.name, found.document)
+        try:
+            clock = time.monotonic()
+            binary = deploy(one.conn, self.build)  # connects, on first use
+            check_workdir(one.conn, config.workdir)
+            state.set(deploy_path=binary.path, uploaded=binary.uploaded)
+            state.time("connect_deploy_s", time.monotonic() - clock)
+            clock = time.monotonic()
+            found = probe_host(one.conn, host, binary.path)
+            state.time("probe_s", time.monotonic() - clock)
+            self.run_dir.write_probe(host.name, found.document)
+        except HOST_FAILURES as exc:
+            one.conn.close()
+            state.time("total_s", time.monotonic() - one.started)
+            self.fail(state, str(exc))
+            return None
         if found.warning:
             self.warn(state, found.warning)
-        common = host_metadata(host, found, self.build, config)
-        state.set(virt_class=str(common["virt_class"]), baseline=host.baseline)
+        one.common = host_metadata(host, found, self.build, config)
+        state.set(virt_class=str(one.common["virt_class"]), baseline=host.baseline)
         state.time("measure_s", 0.0)
-        # Round robin: process 1 of every benchmark, then process 2 of every benchmark...
-        # A host's slow phase (seconds long on shared and nested hosts) then lands on one
-        # process of many benchmarks, which the median of process medians absorbs, instead
-        # of on every process of one benchmark, which no statistic can tell from a change.
-        turns = [
-            BenchMeasurement(conn, binary.path, bench, config, self.plan.params.get(bench.name))
-            for bench in benchmarks
-        ]
+        one.turns = {
+            b.name: BenchMeasurement(one.conn, binary.path, b, config, self.plan.params.get(b.name))
+            for b in benchmarks
+        }
+        self.progress.update(host.name, description="measuring")
+        return one
+
+    def measure(self, live: list[_Live]) -> None:
+        """Rounds over the machine's hosts until every benchmark has its processes (and, with
+        ``--precision``, its interval); then each host's outcome."""
         try:
-            while any(t.pending for t in turns) and not self.stop.is_set():
-                for turn in turns:
-                    if self.stop.is_set() or not turn.pending:
-                        continue
-                    turn.step()
-                    if turn.status is BenchStatus.SUCCESS:
-                        self.progress.update(
-                            host.name,
-                            advance=1,
-                            description=f"{turn.bench.name} {len(turn.done)}/{config.processes}",
-                        )
-                    if not turn.pending:
-                        self.finish_bench(host.name, state, turn.outcome(), common)
+            while self.round(live, bounded=False):
+                pass
+            while self.precision is not None and self.widen(live) and self.round(live):
+                pass
         except KeyboardInterrupt:
-            self.keep_begun(host.name, state, turns, common, "interrupted")
+            for one in live:
+                self.keep_begun(one, "interrupted")
             raise
-        except TransportError:
-            self.keep_begun(host.name, state, turns, common, "host lost")
-            raise
-        if self.stop.is_set():
-            self.keep_begun(host.name, state, turns, common, "stopped")
-            return
-        now = state.now
+        for one in live:
+            if one.state.now.status is not HostStatus.RUNNING:
+                continue  # lost during the rounds: already failed
+            if self.stop.is_set():
+                self.keep_begun(one, "stopped")
+                continue
+            self.keep_begun(one, "out of time")  # --precision's extra processes, if any
+            self.conclude(one)
+
+    def round(self, live: list[_Live], *, bounded: bool = True) -> bool:
+        """One process of every pending benchmark on every host, benchmark by benchmark;
+        False when there was nothing left to do, the run stops, or (``bounded``, the rounds
+        that ``--precision`` adds) the time budget is spent."""
+        progressed = False
+        for bench in self.plan.benchmarks:
+            for one in live:
+                if self.stop.is_set() or (bounded and time.monotonic() > self.deadline):
+                    return False
+                turn = one.turns.get(bench.name)
+                if (
+                    turn is None
+                    or not turn.pending
+                    or one.state.now.status is not HostStatus.RUNNING
+                ):
+                    continue
+                try:
+                    self.step(one, turn)
+                except TransportError as exc:
+                    self.keep_begun(one, "host lost")
+                    self.fail(one.state, str(exc))
+                progressed = True
+        return progressed
+
+    def widen(self, live: list[_Live]) -> bool:
+        """Ask one more process of every figure whose interval is still wider than asked;
+        False when none is, or the time budget is spent."""
+        assert self.precision is not None
+        if time.monotonic() > self.deadline:
+            return False
+        wider = False
+        for one in live:
+            for name, turn in one.turns.items():
+                if turn.status is not BenchStatus.SUCCESS or turn.pending or not turn.done:
+                    continue
+                medians = [statistics.median(v.value_s for v in p.result.values) for p in turn.done]
+                if half_width(medians, f"{one.host.name}/{name}") > self.precision.half_width:
+                    turn.target += 1
+                    wider = True
+                    self.progress.update(one.host.name, total=self.total(one))
+        return wider
+
+    def total(self, one: _Live) -> int:
+        return sum(t.target for t in one.turns.values())
+
+    def step(self, one: _Live, turn: BenchMeasurement) -> None:
+        host = one.host.name
+        turn.step()
+        if turn.status is BenchStatus.SUCCESS:
+            self.progress.update(
+                host, advance=1, description=f"{turn.bench.name} {len(turn.done)}/{turn.target}"
+            )
+        if not turn.pending:
+            self.finish_bench(one, turn.outcome())
+
+    def conclude(self, one: _Live) -> None:
+        """Every benchmark done: the host is complete when one was measured."""
+        host = one.host.name
+        now = one.state.now
         measured = any(o.status is BenchStatus.SUCCESS for o in now.outcomes) or bool(
-            self.kept_suites.get(host.name)
+            self.kept_suites.get(host)
         )
-        state.set(
+        one.state.set(
             status=HostStatus.COMPLETE if measured else HostStatus.FAILED,
             reason="" if measured else "no benchmark could be measured",
             finished=utc_now(),
         )
-        self.progress.finish(host.name, "done" if measured else "failed", ok=measured)
+        self.progress.finish(host, "done" if measured else "failed", ok=measured)
         if not measured:
-            self.progress.message(f"{host.name}: no benchmark could be measured", level=Level.ERROR)
+            self.progress.message(f"{host}: no benchmark could be measured", level=Level.ERROR)
 
-    def warn(self, state: _HostState, warning: str) -> None:
+    def warn(self, state: HostState, warning: str) -> None:
         state.set(warnings=(*state.now.warnings, warning))
         self.progress.message(f"{state.now.host}: {warning}", level=Level.WARNING)
 
-    def keep_begun(
-        self,
-        host: str,
-        state: _HostState,
-        turns: list[BenchMeasurement],
-        common: Metadata,
-        why: str,
-    ) -> None:
-        """On a stop: store the processes of the benchmarks begun and not finished."""
-        for turn in turns:
+    def keep_begun(self, one: _Live, why: str) -> None:
+        """On a stop: store the benchmarks begun and not finished. One that has its
+        configured processes (it was getting more for ``--precision``) is whole; one that
+        has fewer is marked failed, so that ``--resume`` measures it again."""
+        for turn in one.turns.values():
             if turn.pending and turn.done:
-                self.finish_bench(host, state, turn.interrupted(why), common)
+                whole = len(turn.done) >= self.plan.config.processes
+                self.finish_bench(one, turn.outcome() if whole else turn.interrupted(why))
 
-    def finish_bench(
-        self, host: str, state: _HostState, outcome: BenchOutcome, common: Metadata
-    ) -> None:
-        """A benchmark's last process is done: store it, warn about the clock, report."""
-        state.set(outcomes=(*state.now.outcomes, outcome))
+    def finish_bench(self, one: _Live, outcome: BenchOutcome) -> None:
+        """A benchmark has its processes: store it, warn about the clock, report."""
+        host, state = one.host.name, one.state
+        # A benchmark given more processes by --precision replaces its earlier outcome.
+        earlier = [o for o in state.now.outcomes if o.bench.name != outcome.bench.name]
+        state.set(outcomes=(*earlier, outcome))
         skews = [p.clock_skew_s for p in outcome.processes if not p.clock_ok]
         if skews and not any(w.startswith("clock") for w in state.now.warnings):
             self.warn(
@@ -370,9 +385,9 @@ class Pipeline:
                 f"controller's window around a process ({outcome.bench.name}); "
                 "see clock_skew_s in the results",
             )
-        state.time("measure_s", state.now.timings.get("measure_s", 0.0) + outcome.duration_s)
+        state.time("measure_s", sum(o.duration_s for o in state.now.outcomes))
         stored = [*self.kept_suites.get(host, [])]
-        stored += [to_pyperf_benchmark(o, common) for o in state.now.outcomes if o.processes]
+        stored += [to_pyperf_benchmark(o, one.common) for o in state.now.outcomes if o.processes]
         suite = self.run_dir.write_suite(host, stored)
         if suite is not None:
             state.set(suite=suite.name)

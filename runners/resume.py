@@ -19,7 +19,7 @@ from ringbench.errors import UserError
 from ringbench.results import BenchStatus, Manifest, RunDir
 from runners.execute import RunConfig
 from runners.inventory import Host, load_inventory
-from runners.pipeline import RunOrigin
+from runners.outcome import RunOrigin
 from runners.plan import LOCAL_HOST, ConnectOptions, RunPlan, plan_hosts
 from suites.build import BuildInfo
 from suites.catalog import Catalog

@@ -272,6 +272,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.events: list[tuple[str, ...]] = []
+        self.hosts: list[str] = []  # the host of each process event
 
     def start(self, task: str, description: str, *, total: float | None = None) -> None:
         self.events.append(("host", task))
@@ -288,6 +289,7 @@ class Recorder:
         if description and advance == 1:  # one harness process: "BENCH k/N"
             bench, _, done = description.partition(" ")
             self.events.append(("process", bench, done.split("/")[0]))
+            self.hosts.append(task)
 
     def finish(self, task: str, description: str, *, ok: bool = True) -> None:
         self.events.append(("done", task))
@@ -323,3 +325,74 @@ def test_processes_of_the_benchmarks_take_turns(
     # the benchmarks in the order they finished: the order the host's suite stores them
     stored = json.loads(run_dir.suite_path("localhost").read_text())["benchmarks"]
     assert [b["metadata"]["name"] for b in stored] == ["syscall-null", "trap-rdtsc"]
+
+
+def test_hosts_of_one_machine_take_turns_process_by_process(
+    harness: BuildInfo, catalog: Catalog, tmp_path: Path, workdir: Path
+) -> None:
+    """Process k of every benchmark on every host of a machine before process k+1: a guest
+    and its baseline are measured seconds apart, never at the same time."""
+    import dataclasses
+
+    from ringbench.results import ResultStore
+    from runners.pipeline import Pipeline, RunOrigin
+    from runners.plan import LOCAL_HOST, RunPlan, plan_hosts
+
+    base = dataclasses.replace(LOCAL_HOST, name="base", machine="box")
+    guest = dataclasses.replace(LOCAL_HOST, name="guest", machine="box", baseline="base")
+    config = RunConfig(processes=2, values=3, warmups=0, min_time_s=0.002, workdir=str(workdir))
+    benches = (catalog.get("syscall-null"), catalog.get("trap-rdtsc"))
+    plan = RunPlan(hosts=plan_hosts([guest, base]), benchmarks=benches, config=config)
+    recorder = Recorder()
+    run_dir = ResultStore(tmp_path).create()
+    outcomes = Pipeline(plan, run_dir, harness, recorder, RunOrigin()).carry_out()
+    assert {o.status.value for o in outcomes.values()} == {"complete"}
+    processes = [
+        (host, *e[1:])
+        for host, e in zip(
+            recorder.hosts, [e for e in recorder.events if e[0] == "process"], strict=True
+        )
+    ]
+    assert processes == [
+        (host, bench, str(k))
+        for k in (1, 2)
+        for bench in ("syscall-null", "trap-rdtsc")
+        for host in ("base", "guest")
+    ]
+
+
+def test_precision_adds_processes_until_the_interval_is_narrow(
+    harness: BuildInfo, tmp_path: Path, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A loose precision is reached as soon as a figure has enough processes to judge."""
+    from runners.precision import MIN_PROCESSES
+
+    results = tmp_path / "results"
+    args = ["run", "--local", "--bench", "trap-rdtsc", "--processes", "2", "--values", "3"]
+    args += ["--min-time", "0.002", "--dir", str(workdir), "--results", str(results)]
+    assert main([*args, "--precision", "50", "--max-time", "120"]) == 0
+    suite = pyperf.BenchmarkSuite.load(str(only_run(results) / "localhost.json"))
+    assert suite.get_benchmark("trap-rdtsc").get_nrun() == MIN_PROCESSES
+    assert "precision: all 1 figures within +-50.0%" in capsys.readouterr().out
+
+
+def test_precision_stops_at_the_time_budget_and_says_what_fell_short(
+    harness: BuildInfo, tmp_path: Path, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = tmp_path / "results"
+    args = ["run", "--local", "--bench", "syscall-null", "--processes", "2", "--values", "3"]
+    args += ["--min-time", "0.002", "--dir", str(workdir), "--results", str(results)]
+    started = time.monotonic()
+    assert main([*args, "--precision", "0.0001", "--max-time", "3"]) == 0
+    assert time.monotonic() - started < 60
+    out = capsys.readouterr().out
+    assert "did not get there within 3 s: localhost syscall-null" in out
+    suite = pyperf.BenchmarkSuite.load(str(only_run(results) / "localhost.json"))
+    assert suite.get_benchmark("syscall-null").get_nrun() > 2
+
+
+def test_max_time_without_precision_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "--local", "--max-time", "5", "--results", str(tmp_path)]) == 2
+    assert "give --precision PCT too" in capsys.readouterr().err

@@ -33,8 +33,10 @@ from runners.cli.common import (
 from runners.cli.progress import LiveProgress
 from runners.execute import DEFAULT, FAST, BenchOutcome, RunConfig
 from runners.inventory import Host, load_inventory
-from runners.pipeline import HostOutcome, Pipeline, RunOrigin, check_workdir, inventory_snapshot
+from runners.outcome import HostOutcome, RunOrigin
+from runners.pipeline import Pipeline, check_workdir, inventory_snapshot
 from runners.plan import LOCAL_HOST, ConnectOptions, RunPlan, plan_hosts
+from runners.precision import Precision, half_width
 from runners.resume import plan_resume
 from runners.transport import LocalConnection
 from suites.build import build
@@ -70,6 +72,19 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("--dir", default=".", help="where file benchmarks create their files")
     p.add_argument("--param", action="append", default=[], metavar="BENCH:KEY=VALUE")
+    p.add_argument(
+        "--precision",
+        type=positive_float,
+        metavar="PCT",
+        help="keep adding processes (interleaved) until every figure's 95%% interval is "
+        "within +-PCT%% of it, or --max-time runs out",
+    )
+    p.add_argument(
+        "--max-time",
+        type=positive_float,
+        metavar="S",
+        help="with --precision: the run's time budget in seconds (default 1800)",
+    )
     add_results_option(p)
     p.add_argument(
         "--resume", metavar="RUN", help="measure only what RUN (id, path or 'latest') is missing"
@@ -104,8 +119,22 @@ def _run(console: Console, args: argparse.Namespace, argv: Sequence[str]) -> int
         results=args.results,
         connect_options=connect_options(args),
         resume=args.resume,
+        precision=precision_from_args(args),
         argv=["ringbench", *argv],
     )
+
+
+DEFAULT_MAX_TIME_S = 1800.0
+
+
+def precision_from_args(args: argparse.Namespace) -> Precision | None:
+    if args.precision is None:
+        if args.max_time is not None:
+            raise UserError("--max-time is the budget of --precision: give --precision PCT too")
+        return None
+    if args.precision >= 100:
+        raise UserError(f"--precision {args.precision:g}: give a percentage below 100, e.g. 2")
+    return Precision(args.precision / 100, args.max_time or DEFAULT_MAX_TIME_S)
 
 
 def parse_params(specs: Sequence[str], catalog: Catalog) -> dict[str, dict[str, int]]:
@@ -148,6 +177,7 @@ def cmd_run(
     results: Path = DEFAULT_RESULTS,
     connect_options: ConnectOptions | None = None,
     resume: str | None = None,
+    precision: Precision | None = None,
     argv: Sequence[str] = (),
 ) -> int:
     """Measure the selected benchmarks on the selected hosts into a new run directory,
@@ -174,8 +204,10 @@ def cmd_run(
                 left.origin,
                 previous=left.previous,
                 kept_suites=left.kept_suites,
+                precision=precision,
             ),
             run_dir.path,
+            precision,
         )
     benchmarks = tuple(catalog.select(bench_names, families))
     params = parse_params(param_specs, catalog)
@@ -198,14 +230,56 @@ def cmd_run(
         f"{config.processes} processes each, min time {config.min_time_s} s",
     )
     origin = RunOrigin(command=tuple(argv), inventory=snapshot)
-    return _measure(console, lambda progress: Pipeline(plan, new, info, progress, origin), new.path)
+    return _measure(
+        console,
+        lambda progress: Pipeline(plan, new, info, progress, origin, precision=precision),
+        new.path,
+        precision,
+    )
 
 
-def _measure(console: Console, make: Callable[[Progress], Pipeline], path: Path) -> int:
+def _measure(
+    console: Console,
+    make: Callable[[Progress], Pipeline],
+    path: Path,
+    precision: Precision | None,
+) -> int:
     """Carry the run out behind a live progress display, then summarise it."""
     with LiveProgress(console) as progress:
         outcomes = make(progress).carry_out()  # Interrupted goes up to the entry point
-    return report_outcomes(console, path, outcomes)
+    code = report_outcomes(console, path, outcomes)
+    if precision is not None:
+        report_precision(console, outcomes, precision)
+    return code
+
+
+def report_precision(
+    console: Console, outcomes: dict[str, HostOutcome], precision: Precision
+) -> None:
+    """Which figures reached the interval asked for, and which did not (with their width)."""
+    short = []
+    reached = 0
+    for host in outcomes.values():
+        for o in host.outcomes:
+            if o.status is not BenchStatus.SUCCESS:
+                continue
+            medians = [statistics.median(v.value_s for v in p.result.values) for p in o.processes]
+            width = half_width(medians, f"{host.host}/{o.bench.name}")
+            if width <= precision.half_width:
+                reached += 1
+            else:
+                shown = "too few processes" if math.isinf(width) else f"+-{width:.1%}"
+                short.append(f"{host.host} {o.bench.name} ({shown}, {len(o.processes)} processes)")
+    goal = f"+-{precision.half_width:.1%}"
+    if not short:
+        say(console, f"precision: all {reached} figures within {goal}")
+        return
+    say(
+        console,
+        f"precision: {reached} figures within {goal}; {len(short)} did not get there within "
+        f"{precision.max_time_s:g} s: " + "; ".join(short),
+        "yellow",
+    )
 
 
 def _medians(outcomes: Sequence[BenchOutcome]) -> dict[str, float]:
