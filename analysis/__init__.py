@@ -8,6 +8,7 @@ Every function takes and returns pandas DataFrames (DESIGN.md):
 - :func:`mechanisms`: the cost of one ring transition, VM exit, MMU fault,
   device request, switch and page walk, per environment;
 - :func:`validity`: what makes a comparison unsound;
+- :func:`calibration`: the ratios whose truth is known by construction, against it;
 - :func:`compare`: one run against another, host by host;
 - :func:`references.beside_published`: measured ratios beside published ones.
 
@@ -17,10 +18,20 @@ Beside them: :mod:`.history` (the store's index), :mod:`.changepoints`,
 (the results directory is read through :mod:`ringbench.results`).
 """
 
+from analysis.calibration import calibration
 from analysis.mechanisms import mechanisms
 from analysis.overhead import compare, overhead
 from analysis.stats import bootstrap, summarize
 from analysis.tidy import load
 from analysis.validity import validity
 
-__all__ = ["bootstrap", "compare", "load", "mechanisms", "overhead", "summarize", "validity"]
+__all__ = [
+    "bootstrap",
+    "calibration",
+    "compare",
+    "load",
+    "mechanisms",
+    "overhead",
+    "summarize",
+    "validity",
+]

@@ -84,7 +84,7 @@ def overhead(
     boot = boot or bootstrap(df)
     summary = summarize(df, boot)
     if flags is None:
-        flags = validity(df, summary)
+        flags = validity(df, summary, boot)
     have = set(zip(summary.run, summary.host, summary.benchmark, strict=True))
     rows = summary[
         [

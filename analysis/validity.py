@@ -22,12 +22,38 @@ steal      suspect    the hypervisor took time from the guest during a process
 spread     suspect    the per-process medians vary by more than ``SPREAD_CV``
 probe      suspect    the probe disagrees with the inventory's ``virt_class``
 baseline   invalid    the baseline host has no figure for the benchmark
+durability suspect    an I/O figure that must reach the device (``io-write-sync``:
+                      fdatasync; ``io-direct-read``: O_DIRECT) of a host with its own
+                      kernel is cheaper than its baseline's beyond its interval
 ========== ========== ==============================================================
 
 ``invalid`` means the comparison should not be read (the regression gate
 exits 2 on it); ``confounded`` that it measures more than virtualization;
 ``suspect`` that the figure itself is doubtful. Host-level checks carry
 ``benchmark = ""`` and apply to every benchmark of the host.
+
+``durability``: a block device layered on the baseline's disk (a virtio
+disk, an emulated one, a UML ubd backed by a file) adds work to every
+request that reaches the disk; it cannot be cheaper than that disk unless
+it skips work. A synchronous write or a direct read that comes out cheaper
+(the ratio's 95% interval below 1, :func:`durability_flags`) most likely
+stopped in, or was served from, the host's page cache: the layer does not
+honour fdatasync or O_DIRECT, and the figure is not the device path's cost.
+``io-pread`` is left out: it is served by the guest's own page cache by
+design. Assumes the layer's disk is backed by the storage the baseline
+measures on (the lab's images lie on the machine's disk, as the baseline's
+``--dir`` does); a guest whose image lies on faster storage is flagged too,
+and its figure is no overhead either. The check concerns hosts with a kernel of their own
+(``paravirtualized``, ``binary-translation``, ``hardware-assisted``), and
+only when the results show that the host is not its baseline's own system
+reached another way: another kernel release, another stack of
+``virt_layers`` or another class than its baseline's. The class alone would
+not do: where the bare host is itself a KVM guest (this project's CI
+machines), the baseline is ``hardware-assisted`` too, and a host that is
+that same system reached through another sshd (as the tests do) has the
+same kernel and the same disk. A nested guest that boots its
+baseline's very kernel release and shows the same layers is not told apart,
+and not checked.
 """
 
 from __future__ import annotations
@@ -36,11 +62,21 @@ from typing import Any, cast
 
 import pandas as pd
 
+from analysis.stats import Bootstrap, bootstrap, ratio_columns
 from analysis.tidy import HOST_FACTS
 
 SPREAD_CV = 0.05
 COLUMNS = ["run", "host", "baseline", "benchmark", "check", "severity", "detail"]
 SEVERITY_ORDER = ["invalid", "confounded", "suspect"]
+
+# The I/O figures that must reach the device, what makes them do so, and what a layer
+# that does not honour it does instead (the ``durability`` check).
+DURABLE_IO: dict[str, tuple[str, str]] = {
+    "io-write-sync": ("fdatasync", "its writes may stop in the host's page cache"),
+    "io-direct-read": ("O_DIRECT", "its reads may be served from the host's page cache"),
+}
+# Classes whose host runs a kernel of its own above a block device of the layer's.
+OWN_KERNEL_CLASSES = frozenset({"paravirtualized", "binary-translation", "hardware-assisted"})
 
 # Facts compared between a host and its baseline (or a host and itself in another run).
 FACT_CHECKS: list[tuple[str, str, str, str]] = [
@@ -142,9 +178,98 @@ def measurement_flags(df: pd.DataFrame, summary: pd.DataFrame) -> list[dict[str,
     return flags
 
 
-def validity(df: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
-    """Every finding for every host of every run, against its baseline in the same run."""
+def _known_different(a: dict[str, Any], b: dict[str, Any], column: str) -> bool:
+    mine, theirs = str(a.get(column, "") or ""), str(b.get(column, "") or "")
+    return bool(mine and theirs and mine != theirs)
+
+
+def own_kernel(host: dict[str, Any], base: dict[str, Any]) -> bool:
+    """Whether the host runs a kernel of its own, not its baseline's system reached
+    another way: a class with its own kernel, and another kernel release, stack of
+    layers or class than the baseline's (module docstring, ``durability``)."""
+    if str(host.get("virt_class", "")) not in OWN_KERNEL_CLASSES:
+        return False
+    return any(_known_different(host, base, c) for c in ("kernel", "virt_layers", "virt_class"))
+
+
+def _digits(ratio: float) -> str:
+    """Three significant digits, as the overhead table shows a ratio, zeros kept: ``0.830``."""
+    return f"{ratio:#.3g}"
+
+
+def durability_flags(
+    df: pd.DataFrame,
+    pairs: list[tuple[str, str, str, str]],
+    boot: Bootstrap | None = None,
+) -> list[dict[str, str]]:
+    """``durability`` findings: the device-bound I/O figures cheaper than their baseline's.
+
+    Method: the ratio host / baseline of each pair with its 95% percentile
+    interval, from the two groups' bootstrap replicates exactly as
+    :func:`analysis.overhead` computes it; a pair whose whole interval lies
+    below 1 is flagged (a layered device cannot beat the disk beneath it
+    without skipping work: module docstring). Only the interval counts, so a
+    figure within the noise of its baseline's is not flagged.
+
+    Parameters
+    ----------
+    df
+        The tidy frame.
+    pairs
+        (run, host, baseline, benchmark) to check, benchmarks of :data:`DURABLE_IO`,
+        hosts for which :func:`own_kernel` holds.
+    boot
+        The bootstrap of ``df``, if at hand. Without it only the pairs' groups
+        are bootstrapped: replicates are seeded per group, so they are the ones
+        a bootstrap of the whole frame draws.
+
+    Returns
+    -------
+    list of dict
+        Findings in the shape of :data:`COLUMNS`, severity ``suspect``.
+    """
+    if not pairs:
+        return []
+    if boot is None:
+        hosts = {h for _, h, _, _ in pairs} | {b for _, _, b, _ in pairs}
+        runs = {r for r, _, _, _ in pairs}
+        benches = {bench for _, _, _, bench in pairs}
+        mask = df["run"].isin(runs) & df["host"].isin(hosts) & df["benchmark"].isin(benches)
+        boot = bootstrap(df[mask.to_numpy()])
+    index = boot.lookup()
+    pairs = [p for p in pairs if (p[0], p[1], p[3]) in index and (p[0], p[2], p[3]) in index]
+    if not pairs:
+        return []
+    num = [index[(run, host, bench)] for run, host, _, bench in pairs]
+    den = [index[(run, base, bench)] for run, _, base, bench in pairs]
+    cols = ratio_columns(
+        boot.point[num], boot.point[den], boot.replicates[num], boot.replicates[den]
+    )
+    flags = []
+    for (run, host, base, bench), r in zip(pairs, records(cols), strict=True):
+        if not r["ratio_high"] < 1:
+            continue
+        call, instead = DURABLE_IO[bench]
+        ratio = f"x{_digits(r['ratio'])} [{_digits(r['ratio_low'])}-{_digits(r['ratio_high'])}]"
+        detail = (
+            f"{ratio} of {base}: cheaper than the disk beneath it; "
+            f"the layer may not honour {call} ({instead})"
+        )
+        flags.append(_flag(run, host, base, bench, "durability", "suspect", detail))
+    return flags
+
+
+def validity(
+    df: pd.DataFrame, summary: pd.DataFrame, boot: Bootstrap | None = None
+) -> pd.DataFrame:
+    """Every finding for every host of every run, against its baseline in the same run.
+
+    ``boot`` (the bootstrap of ``df``, as :func:`analysis.overhead` uses) saves
+    the ``durability`` check drawing its own replicates; the findings are the
+    same with or without it.
+    """
     flags = measurement_flags(df, summary)
+    durable: list[tuple[str, str, str, str]] = []
     facts = {(r["run"], r["host"]): r for r in records(host_facts(df))}
     measured: dict[tuple[str, str], set[str]] = {}
     for run, host, bench in zip(summary["run"], summary["host"], summary["benchmark"], strict=True):
@@ -167,6 +292,10 @@ def validity(df: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
         for bench in sorted(missing):
             detail = f"{base} has no {bench}"
             flags.append(_flag(run, host, base, bench, "baseline", "invalid", detail))
+        if own_kernel(row, facts[(run, base)]):
+            both = measured.get((run, host), set()) & measured.get((run, base), set())
+            durable += [(run, host, base, bench) for bench in sorted(both & set(DURABLE_IO))]
+    flags += durability_flags(df, durable, boot)
     return pd.DataFrame(flags, columns=COLUMNS)
 
 

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ringbench.files import atomic_write_json
+from runners.cli.progress import LiveProgress
 from runners.lab import lifecycle
 from runners.lab.paths import LabPaths
 
@@ -38,7 +39,8 @@ def clear_cache(paths: LabPaths) -> None:
 
 def measure(console: Console, paths: LabPaths, inventory: Path) -> dict[str, float]:
     started = time.monotonic()
-    result = lifecycle.up(console, paths, inventory)
+    with LiveProgress(console, width=10) as progress:
+        result = lifecycle.up(paths, inventory, progress)
     timings = {"wall": time.monotonic() - started, **result.timings}
     lifecycle.down(paths)
     return timings

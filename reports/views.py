@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.calibration import DEVIATION_LIMIT, HALF_WIDTH_LIMIT, flagged, summary_line
 from analysis.validity import records
 from ringbench import units
 from ringbench.errors import UserError
@@ -72,6 +73,42 @@ def family_table(summary: pd.DataFrame, overhead: pd.DataFrame, family: str) -> 
     return pd.DataFrame(out).set_index(["benchmark", "host"]) if out else pd.DataFrame()
 
 
+def calibration_note(known: pd.DataFrame, overhead: pd.DataFrame) -> str:
+    """The run's calibration line (:func:`analysis.calibration.summary_line`) as Markdown,
+    and, when it is flagged, what that means for the other ratios."""
+    text = f"`{summary_line(known, overhead)}`"
+    if flagged(known):
+        text += (
+            "\n\n**The run is flagged**: a ratio whose truth is ×1.00 came out more than "
+            f"{DEVIATION_LIMIT:.0%} off, or with an interval wider than ±{HALF_WIDTH_LIMIT:.0%}. "
+            "The other ratios of this run may carry an error of that size too."
+        )
+    return text
+
+
+def calibration_view(known: pd.DataFrame) -> pd.DataFrame:
+    """The known-truth ratios, each against its truth of ×1.00, ⚑ where it is not ok."""
+    if known.empty:
+        return pd.DataFrame()
+    out = pd.DataFrame(
+        {
+            "host": known["host"],
+            "class": known["virt_class"],
+            "against": known["baseline"],
+            "benchmark": known["benchmark"],
+            "why": known["why"],
+            "ratio": [  # two decimals: a ratio near its truth of 1 reads best so
+                f"×{r['ratio']:.2f} [{r['ratio_low']:.2f}–{r['ratio_high']:.2f}]"
+                for r in records(known)
+            ],
+            "off": [f"{d:.1%}" if math.isfinite(d) else "–" for d in known["deviation"]],
+            "±": [f"{w:.1%}" if math.isfinite(w) else "–" for w in known["half_width"]],
+            "ok": ["✓" if ok else "⚑" for ok in known["ok"]],
+        }
+    )
+    return out.set_index(["host", "benchmark"])
+
+
 def mechanism_view(mech: pd.DataFrame) -> pd.DataFrame:
     """Mechanisms down, hosts across: cost of one operation, and what it adds."""
     out: dict[str, dict[str, str]] = {}
@@ -122,8 +159,14 @@ def _mechanism(mech: pd.DataFrame, host: str, name: str) -> dict[str, Any] | Non
     return rows[0] if rows and not math.isnan(rows[0]["cost_ns"]) else None
 
 
-def conclusion(overhead: pd.DataFrame, mech: pd.DataFrame, flags: pd.DataFrame) -> str:
-    """A short Markdown conclusion: per environment, what it costs, each number computed."""
+def conclusion(
+    overhead: pd.DataFrame,
+    mech: pd.DataFrame,
+    flags: pd.DataFrame,
+    known: pd.DataFrame | None = None,
+) -> str:
+    """A short Markdown conclusion: per environment, what it costs, each number computed;
+    with ``known`` (:func:`analysis.calibration`), the run's calibration last."""
     if overhead.empty:
         return "No host of this run has a baseline, so no overhead is computed."
     lines = []
@@ -157,4 +200,7 @@ def conclusion(overhead: pd.DataFrame, mech: pd.DataFrame, flags: pd.DataFrame) 
             f"- Validity: {len(flags)} findings, {invalid} of them invalidating a comparison "
             "(see the validity section)."
         )
+    if known is not None:
+        line = summary_line(known, overhead).removeprefix("calibration: ")
+        lines.append(f"- Calibration: {line}.")
     return "\n".join(lines)

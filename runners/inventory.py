@@ -70,6 +70,10 @@ class Host:
     hypervisor: str | None
     groups: tuple[str, ...]
     line: int
+    placement: str | None = None  # where the host's own processes run (the lab says)
+    harness_cpu: int | None = None  # the host CPU the harness pins itself to under --cpu auto
+    controller_cpus: tuple[int, ...] = ()  # where the controller keeps its own work
+    disk: str | None = None  # how the host's disk is backed (what its fsync/O_DIRECT reach)
 
     @property
     def is_local(self) -> bool:
@@ -145,6 +149,20 @@ def parse_proxy_jump(args: str) -> str | None:
     return found
 
 
+def parse_cpus(text: str) -> tuple[int, ...]:
+    """A CPU list as the kernel writes one: ``0``, ``0,2``, ``0-3,6`` (sorted, unique)."""
+    cpus: set[int] = set()
+    for part in text.replace(" ", "").split(","):
+        low, dash, high = part.partition("-")
+        if not low.isdigit() or (dash and not high.isdigit()):
+            raise ValueError("write CPU numbers and ranges, e.g. 0 or 0-1,3")
+        first, last = int(low), int(high) if dash else int(low)
+        if last < first or last > 4095:
+            raise ValueError(f"the range {part} is empty or beyond CPU 4095")
+        cpus.update(range(first, last + 1))
+    return tuple(sorted(cpus))
+
+
 def _key_problem(path: Path) -> str | None:
     """Why ssh could not read the key file at ``path``, or ``None``."""
     try:
@@ -205,6 +223,14 @@ def _build_host(walker: Walker, pending: PendingHost) -> Host:
             )
         key_file = str(key_path)
     port = text("ansible_port")
+    harness_cpu = text("harness_cpu")
+    if harness_cpu is not None and not harness_cpu.isdigit():
+        raise fail("harness_cpu", f"harness_cpu {quote(harness_cpu)}: write a CPU number, e.g. 1")
+    controller = text("controller_cpus")
+    try:
+        controller_cpus = parse_cpus(controller) if controller else ()
+    except ValueError as exc:
+        raise fail("controller_cpus", f"controller_cpus {quote(controller or '')}: {exc}") from None
     return Host(
         name=name,
         connection=CONNECTIONS[connection],
@@ -220,6 +246,10 @@ def _build_host(walker: Walker, pending: PendingHost) -> Host:
         hypervisor=text("hypervisor"),
         groups=tuple(pending.groups),
         line=pending.line,
+        placement=text("placement"),
+        harness_cpu=int(harness_cpu) if harness_cpu is not None else None,
+        controller_cpus=controller_cpus,
+        disk=text("disk"),
     )
 
 

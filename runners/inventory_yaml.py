@@ -41,6 +41,10 @@ HOST_KEYS = (  # the variables ringbench reads
     "machine",
     "baseline",
     "hypervisor",
+    "placement",
+    "harness_cpu",
+    "controller_cpus",
+    "disk",
 )
 ALIASES = {
     "ansible_ssh_host": "ansible_host",

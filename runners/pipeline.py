@@ -46,6 +46,7 @@ from ringbench.results import (
     RunStatus,
     utc_now,
 )
+from runners.affinity import controller_kept_to
 from runners.deploy import deploy
 from runners.execute import BenchMeasurement, BenchOutcome
 from runners.hostfacts import Metadata
@@ -172,10 +173,11 @@ class Pipeline:
         self.manifest(RunStatus.RUNNING)
         groups = by_machine(self.plan.hosts)
         try:
-            if len(groups) == 1:
-                self.run_machine(groups[0])
-            else:
-                self.run_parallel(groups)
+            with controller_kept_to(self.plan.hosts, self.progress):
+                if len(groups) == 1:
+                    self.run_machine(groups[0])
+                else:
+                    self.run_parallel(groups)
         except KeyboardInterrupt:
             self.stop.set()
             with self.lock:
@@ -239,6 +241,9 @@ class Pipeline:
         self.progress.start(host.name, "connecting", total=total)
         one = _Live(host, connect(host, self.plan.connect), state)
         config = self.plan.config
+        if config.cpu == "auto" and host.harness_cpu is not None:
+            # the lab measures every host on one CPU: the harness pins itself where it says
+            config = dataclasses.replace(config, cpu=host.harness_cpu)
         try:
             clock = time.monotonic()
             binary = deploy(one.conn, self.build)  # connects, on first use

@@ -46,6 +46,10 @@ def host_metadata(host: Host, probed: ProbedHost, build: BuildInfo, config: RunC
     }
     if host.hypervisor:
         meta[k.HYPERVISOR] = host.hypervisor
+    if host.placement:
+        meta[k.PLACEMENT] = host.placement
+    if host.disk:
+        meta[k.DISK] = host.disk
     if probed.warning:
         meta[k.VIRT_CLASS_WARNING] = " ".join(probed.warning.split())
     for key, value in probed.facts.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -170,6 +171,96 @@ def test_spread_and_a_missing_baseline_figure_are_flagged() -> None:
     assert not analysis.overhead(df)["benchmark"].eq("fault-anon").any()
 
 
+IO = {"io-write-sync": 1e-3, "io-direct-read": 100e-6, "io-pread": 2e-6}
+UML = {"kernel": "6.1.0-uml", "virt_layers": "KVM > User-Mode Linux"}
+
+
+def durability(df: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """(host, benchmark) -> detail of every durability finding, with and without the
+    bootstrap at hand (the same findings either way)."""
+    boot = bootstrap(df)
+    flags = validity(df, summarize(df, boot), boot)
+    pd.testing.assert_frame_equal(flags, validity(df, summarize(df, boot)))
+    found = flags[flags["check"] == "durability"]
+    assert set(found["severity"]) <= {"suspect"}
+    return dict(
+        zip(zip(found["host"], found["benchmark"], strict=True), found["detail"], strict=True)
+    )
+
+
+def test_a_guest_cheaper_than_the_disk_beneath_it_is_flagged() -> None:
+    """UML's synchronous write at x0.83 and direct read at x0.56 of native, as measured."""
+    uml = Host(
+        "uml",
+        virt_class="paravirtualized",
+        baseline="native",
+        medians={"io-write-sync": 0.83e-3, "io-direct-read": 56e-6, "io-pread": 1.5e-6},
+        meta=UML,
+    )
+    df = frame([Host("native", medians=dict(IO)), uml], np.random.default_rng(12))
+    found = durability(df)
+    assert set(found) == {("uml", "io-write-sync"), ("uml", "io-direct-read")}  # not io-pread
+    write = found[("uml", "io-write-sync")]
+    assert re.fullmatch(
+        r"x0\.8\d\d \[0\.\d{3}-0\.\d{3}\] of native: cheaper than the disk beneath it; the layer "
+        r"may not honour fdatasync \(its writes may stop in the host's page cache\)",
+        write,
+    ), write
+    read = found[("uml", "io-direct-read")]
+    assert read.startswith("x0.5") and "may not honour O_DIRECT" in read
+    table = analysis.overhead(df).set_index("benchmark")
+    assert table["ratio_high"]["io-write-sync"] < 1
+    assert "durability" in table.at["io-write-sync", "flagged"].split(",")
+    assert "durability" in table.at["io-direct-read", "flagged"].split(",")
+    assert "durability" not in table.at["io-pread", "flagged"]
+
+
+@pytest.mark.parametrize(
+    ("virt_class", "meta", "factor"),
+    [
+        ("container", {}, 0.8),  # the baseline's own kernel and disk: not a layered device
+        ("hardware-assisted", {}, 0.8),  # the baseline's very system, reached another way
+        ("paravirtualized", UML, 1.0),  # a guest as dear as its disk
+        ("paravirtualized", UML, 0.995),  # cheaper, within the noise
+        ("paravirtualized", UML, 1.5),  # dearer, as a layer should be
+    ],
+)
+def test_durability_is_not_flagged_without_its_premises(
+    virt_class: str, meta: dict[str, object], factor: float
+) -> None:
+    guest = Host(
+        "guest",
+        virt_class=virt_class,
+        baseline="native",
+        medians={b: factor * m for b, m in IO.items()},
+        meta=meta,
+    )
+    df = frame([Host("native", medians=dict(IO)), guest], np.random.default_rng(13))
+    assert durability(df) == {}
+
+
+@pytest.mark.parametrize(
+    ("baseline_class", "meta"),
+    [
+        ("hardware-assisted", {"kernel": "6.2.0"}),  # its own kernel release
+        ("hardware-assisted", {"virt_layers": "KVM > KVM"}),  # a layer the baseline lacks
+        ("bare-metal", {}),  # a guest of a bare-metal baseline
+    ],
+)
+def test_durability_needs_one_sign_of_a_kernel_of_its_own(
+    baseline_class: str, meta: dict[str, object]
+) -> None:
+    guest = Host(
+        "kvm",
+        baseline="native",
+        medians={b: 0.5 * m for b, m in IO.items()},
+        meta=meta,
+    )
+    native = Host("native", virt_class=baseline_class, medians=dict(IO))
+    found = durability(frame([native, guest], np.random.default_rng(14)))
+    assert set(found) == {("kvm", "io-write-sync"), ("kvm", "io-direct-read")}
+
+
 def test_across_runs_names_what_changed() -> None:
     rng = np.random.default_rng(5)
     a = frame(clean_hosts(), rng, run="20261125T000000Z-aaaaaa")
@@ -280,7 +371,15 @@ def test_overhead_and_compare_commands_on_real_runs_over_ssh(
     text = console.export_text()
     assert "guest" in text and "syscall-null" in text and "ring transition" in text
     document = json.loads((out / "overhead.json").read_text())
-    assert document["format_version"] == 1 and document["run"] == second.name
+    assert document["format_version"] == 2 and document["run"] == second.name
+    # The calibration: a line printed and written; trap-rdtsc a known truth unless emulated.
+    calibration = document["calibration"]
+    assert calibration["line"].startswith("calibration: ") and calibration["line"] in text
+    known = {r["benchmark"] for r in calibration["rows"]}
+    assert known <= {"syscall-null", "trap-rdtsc"}
+    guest_class = next(r["virt_class"] for r in document["overhead"] if r["host"] == "guest")
+    assert ("trap-rdtsc" in known) == (guest_class != "binary-translation")
+    assert calibration["flagged"] == any(not r["ok"] for r in calibration["rows"])
     rows = {r["benchmark"]: r for r in document["overhead"]}
     assert set(rows) == {"syscall-null", "trap-rdtsc"}
     # The same machine, the same kernel: sshd adds nothing to a system call.

@@ -9,6 +9,7 @@ up on this machine is taken down by these tests.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -28,7 +29,8 @@ from runners.cli.run import cmd_run
 from runners.execute import FAST
 from runners.lab import net
 from runners.lab.paths import LINK_PREFIX, NETNS_PREFIX, LabPaths
-from runners.lab.procs import alive, tagged
+from runners.lab.placement import Placement
+from runners.lab.procs import alive, tagged, with_descendants
 from runners.lab.state import StateFile, lab_processes
 from suites.build import BuildInfo
 
@@ -89,6 +91,34 @@ def median(run_dir: Path, host: str, bench: str) -> float:
     return statistics.median(suite.get_benchmark(bench).get_values())
 
 
+def threads(pid: int) -> dict[int, str]:
+    """Thread id -> name of every thread of ``pid`` and of the processes below it."""
+    found = {}
+    for p in with_descendants([pid]):
+        for task in Path(f"/proc/{p}/task").iterdir():
+            with contextlib.suppress(OSError):
+                found[int(task.name)] = (task / "comm").read_text().strip()
+    return found
+
+
+def check_placement(state: StateFile) -> None:
+    """Every UML process and QEMU's vCPU on the measuring CPU, QEMU's other threads off it."""
+    placement = Placement.default()
+    assert placement.measure is not None
+    if placement.helpers == (placement.measure,):
+        return  # one CPU: nothing to place
+    recorded = {p.host: p.pid for p in state.state.processes}
+    uml = threads(recorded["uml"])
+    assert len(uml) > 1
+    wrong = {tid: os.sched_getaffinity(tid) for tid in uml}
+    assert all(cpus == {placement.measure} for cpus in wrong.values()), wrong
+    tcg = threads(recorded["tcg"])
+    vcpus = [tid for tid, name in tcg.items() if name.startswith("CPU ")]
+    assert vcpus and all(os.sched_getaffinity(t) == {placement.measure} for t in vcpus)
+    assert all(os.sched_getaffinity(t) == set(placement.helpers) for t in tcg if t not in vcpus)
+    assert "on CPU" in state.state.hosts["uml"].placement
+
+
 def test_lab_up_run_classify_down(harness: BuildInfo, lab_env: Path, out: Console) -> None:
     inventory = lab_env / "inventory.yaml"
     assert cmd_lab_up(out, inventory=inventory) == 0, (lab_env / "console.txt").read_text()
@@ -97,6 +127,8 @@ def test_lab_up_run_classify_down(harness: BuildInfo, lab_env: Path, out: Consol
     assert state is not None
     up = {n for n, r in state.state.hosts.items() if r.state == "up"}
     assert set(EXPECTED) <= up, state.state.hosts
+    check_placement(state)
+    affinity = os.sched_getaffinity(0)
     results = lab_env / "results"
     cmd_run(
         out,
@@ -109,7 +141,10 @@ def test_lab_up_run_classify_down(harness: BuildInfo, lab_env: Path, out: Consol
         param_specs=[],
         results=results,
     )
+    assert os.sched_getaffinity(0) == affinity, "the controller's CPUs given back"
     (run_dir,) = [p for p in results.iterdir() if p.is_dir()]
+    placed = pyperf.BenchmarkSuite.load(str(run_dir / "uml.json")).get_metadata()
+    assert "on CPU" in placed["placement"], "the placement is one of the host's facts"
     manifest = json.loads((run_dir / "manifest.json").read_text())
     for host in EXPECTED:
         entry = manifest["hosts"][host]

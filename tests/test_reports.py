@@ -60,7 +60,15 @@ def test_report_of_two_hosts_renders_tables_and_figures(
     ]
     main_report = (out / "overhead.html").read_text()
     assert "ringbench-report-format" in main_report
-    for text in ("The environments", "syscall-null", "ring transition", "Conclusion", "guest"):
+    for text in (
+        "The environments",
+        "Calibration: the ratios whose truth is known",
+        "calibration: ",  # the computed line
+        "syscall-null",
+        "ring transition",
+        "Conclusion",
+        "guest",
+    ):
         assert text in main_report, text
     assert main_report.count("data:image/png;base64") >= 4  # heat map, bars, ECDF, mechanisms
     assert "<table" in main_report
@@ -78,6 +86,34 @@ def test_report_of_two_hosts_renders_tables_and_figures(
     screenshot(out / "overhead.html", "report-overhead.png")
     page = dom(out / "index.html")
     assert "ringbench report" in page and "overhead.html" in page
+
+
+def outputs_text(nb: nbformat.NotebookNode) -> str:
+    """Everything the executed cells showed: streams, Markdown, HTML and plain text."""
+    parts = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            parts.append(output.get("text", ""))
+            data = output.get("data", {})
+            parts += [data.get(k, "") for k in ("text/markdown", "text/html", "text/plain")]
+    return "\n".join(parts)
+
+
+def test_the_overhead_report_shows_the_calibration_and_a_durability_flag(tmp_path: Path) -> None:
+    """A run of the lab's shape on disk (a container at x1.06 on syscall-null, UML's
+    synchronous I/O cheaper than native's disk): the calibration section shows the flagged
+    line and its table, the validity section the durability findings."""
+    from tests.test_calibration import lab_run
+
+    results = tmp_path / "results"
+    run = lab_run(results, container_syscall=106e-9)
+    nb = execute(HERE / "overhead.ipynb", {"runs": [run], "results_dir": str(results)})
+    text = outputs_text(nb)
+    assert "calibration: 5 known-truth ratios, FLAGGED: container syscall-null x1.06" in text
+    assert "The run is flagged" in text and "⚑" in text and "✓" in text
+    assert "RDTSC not trapped" in text  # UML's row of the table
+    assert "durability" in text and "cheaper than the disk beneath it" in text
+    assert "- Calibration: 5 known-truth ratios, FLAGGED" in text  # the conclusion's line
 
 
 def test_report_of_a_local_run_against_nothing(harness: BuildInfo, tmp_path: Path) -> None:

@@ -20,6 +20,8 @@ key                        meaning
 ``machine``                the physical machine the host runs on
 ``baseline``               the host this one is measured against (itself when none)
 ``hypervisor``             the inventory's description of what runs the host
+``placement``              where the host's own processes run on the machine (the lab)
+``disk``                   how the host's disk is backed: what its fsync and O_DIRECT reach
 ``binary_sha256``          the harness that measured; ``source_sha256``, ``compiler``
 ``processes``              processes per benchmark in the run's settings
 ``name``                   the benchmark (``syscall-null``); ``family``, ``mechanism``,
@@ -46,6 +48,8 @@ VIRT_CLASS_WARNING = "virt_class_warning"
 MACHINE = "machine"
 BASELINE = "baseline"
 HYPERVISOR = "hypervisor"
+PLACEMENT = "placement"
+DISK = "disk"
 BINARY_SHA256 = "binary_sha256"
 SOURCE_SHA256 = "source_sha256"
 COMPILER = "compiler"

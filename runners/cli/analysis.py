@@ -1,8 +1,9 @@
 """``ringbench overhead`` and ``ringbench compare``: the analysis, printed and written.
 
 ``overhead`` reads one run, prints each environment's ratio to its baseline
-per benchmark with its 95% interval, the mechanism costs and the validity
-findings, and writes the tables (``overhead.json``) and the figures into
+per benchmark with its 95% interval, the run's calibration on the ratios
+whose truth is known, the mechanism costs and the validity findings, and
+writes the tables (``overhead.json``) and the figures into
 ``<run>/analysis/``. ``compare`` sets one run against another, host by host.
 pandas, scipy and matplotlib are imported when a command runs, not before.
 """
@@ -50,10 +51,16 @@ def _compare(console: Console, args: argparse.Namespace, argv: Sequence[str]) ->
 def cmd_overhead(
     console: Console, run: str, results: Path, out: Path | None, plots: bool = True
 ) -> int:
-    from analysis import bootstrap, load, mechanisms, overhead, summarize, validity
+    from analysis import bootstrap, calibration, load, mechanisms, overhead, summarize, validity
+    from analysis.calibration import flagged, summary_line
     from analysis.export import OVERHEAD_FILE, overhead_document
     from analysis.references import beside_published
-    from runners.cli.tables import flags_table, mechanism_table, overhead_table
+    from runners.cli.tables import (
+        calibration_table,
+        flags_table,
+        mechanism_table,
+        overhead_table,
+    )
 
     run_dir = ResultStore(results).resolve(run)
     df = load(run_dir.path)
@@ -61,8 +68,9 @@ def cmd_overhead(
         raise UserError(f"{run_dir.path}: no measured values")
     boot = bootstrap(df)
     summary = summarize(df, boot)
-    flags = validity(df, summary)
+    flags = validity(df, summary, boot)
     table = overhead(df, boot, flags)
+    known = calibration(table, df)
     mech = mechanisms(df, boot)
     say(console, f"run {run_dir.run_id}: {df['host'].nunique()} host(s), {len(df)} values")
     if table.empty:
@@ -73,12 +81,15 @@ def cmd_overhead(
         )
     else:
         console.print(overhead_table(table, flags))
+    if not known.empty:
+        console.print(calibration_table(known))
+    say(console, summary_line(known, table), style="bold red" if flagged(known) else None)
     console.print(mechanism_table(mech))
     if not flags.empty:
         console.print(flags_table(flags))
     out = out or run_dir.analysis_dir
     published = beside_published(table) if not table.empty else table.iloc[0:0]
-    document = overhead_document(run_dir.run_id, summary, table, mech, flags, published)
+    document = overhead_document(run_dir.run_id, summary, table, mech, flags, published, known)
     atomic_write_json(out / OVERHEAD_FILE, document)
     written = [out / OVERHEAD_FILE]
     if plots:

@@ -14,6 +14,7 @@ from runners.cli.common import DEFAULT_INVENTORY, ExitCode, add_inventory_option
 from runners.cli.progress import LiveProgress
 from runners.lab import lifecycle
 from runners.lab.paths import LabPaths
+from runners.lab.placement import DISKS, Placement
 from runners.lab.state import LabHostState
 from runners.lab.status import lab_status
 
@@ -25,6 +26,22 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("action", choices=["up", "down", "status"])
     add_inventory_option(p, "where 'up' writes the lab's hosts (default inventory.yaml)")
     p.add_argument(
+        "--placement",
+        default="pinned",
+        metavar="pinned|float|MEASURE:HELPERS",
+        help="where the guests run: pinned (default: the guests' vCPUs on the last CPU, "
+        "helpers and the controller on the others), float (the scheduler decides), or "
+        "CPUs of your choice, e.g. 0:1",
+    )
+    p.add_argument(
+        "--disks",
+        choices=sorted(DISKS),
+        default="cached",
+        help="how the guests' disks are backed: cached (default: writes stop in this "
+        "machine's page cache, as most hypervisors default) or durable (O_SYNC/O_DIRECT on "
+        "this machine: a guest's fsync and O_DIRECT reach the disk)",
+    )
+    p.add_argument(
         "--lab-dir",
         type=Path,
         metavar="DIR",
@@ -35,7 +52,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def _lab(console: Console, args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.action == "up":
-        return cmd_lab_up(console, inventory=args.inventory, lab_dir=args.lab_dir)
+        placement = Placement.parse(args.placement)
+        return cmd_lab_up(
+            console,
+            inventory=args.inventory,
+            lab_dir=args.lab_dir,
+            placement=placement,
+            disks=args.disks,
+        )
     if args.action == "down":
         return cmd_lab_down(console, lab_dir=args.lab_dir)
     return cmd_lab_status(console, lab_dir=args.lab_dir)
@@ -54,11 +78,19 @@ def _paths(lab_dir: Path | None) -> LabPaths:
 
 
 def cmd_lab_up(
-    console: Console, *, inventory: Path = DEFAULT_INVENTORY, lab_dir: Path | None = None
+    console: Console,
+    *,
+    inventory: Path = DEFAULT_INVENTORY,
+    lab_dir: Path | None = None,
+    placement: Placement | None = None,
+    disks: str = "cached",
 ) -> int:
     """Bring the lab up and write its inventory; 1 when a host that should run did not."""
+    placement = placement or Placement.default()
     with LiveProgress(console, width=10) as progress:
-        result = lifecycle.up(_paths(lab_dir), inventory, progress)
+        result = lifecycle.up(
+            _paths(lab_dir), inventory, progress, placement=placement, disks=disks
+        )
     if result.previous is not None and result.previous.processes + len(result.previous.netns):
         p = result.previous
         say(
@@ -71,16 +103,18 @@ def cmd_lab_up(
         f"(build {result.timings['rootfs'] + result.timings['image']:.0f} s, "
         f"boots {result.timings['boot']:.0f} s)"
     )
-    for column in ("host", "class", "address", "state", "boot", "reason"):
+    for column in ("host", "class", "address", "state", "boot", "placement", "reason"):
         table.add_column(column)
     failed = False
     for r in result.hosts:
         where = f"{r.address}:{r.port}" if r.address else "-"
         boot = f"{r.boot_s:.1f} s" if r.state is LabHostState.UP else "-"
         state = Text(r.state.value, style=STATE_STYLES.get(r.state, "red"))
-        table.add_row(Text(r.name), Text(r.virt_class), Text(where), state, boot, Text(r.reason))
+        cells = (Text(r.name), Text(r.virt_class), Text(where), state, boot)
+        table.add_row(*cells, Text(r.placement or "-"), Text(r.reason))
         failed = failed or r.state is LabHostState.DOWN
     console.print(table)
+    say(console, f"placement: {placement.describe()}; disks: {disks}: {DISKS[disks]}")
     say(
         console,
         f"inventory written to {result.inventory}; run on it with: ringbench run "
@@ -114,7 +148,7 @@ def cmd_lab_status(console: Console, *, lab_dir: Path | None = None) -> int:
         say(console, "no lab is up: run 'ringbench lab up'")
         return ExitCode.FAILED
     table = Table(title=Text(f"ringbench lab ({paths.root})"))
-    for column in ("host", "class", "address", "state", "uptime", "reason"):
+    for column in ("host", "class", "address", "state", "uptime", "placement", "reason"):
         table.add_column(column)
     for h in hosts:
         table.add_row(
@@ -123,6 +157,7 @@ def cmd_lab_status(console: Console, *, lab_dir: Path | None = None) -> int:
             Text(h.address),
             Text(h.state.value, style=STATE_STYLES.get(h.state, "red")),
             _duration(h.uptime_s),
+            Text(h.placement or "-"),
             Text(h.reason),
         )
     console.print(table)

@@ -13,6 +13,7 @@ import pandas as pd
 from rich.table import Table
 from rich.text import Text
 
+from analysis.calibration import DEVIATION_LIMIT, HALF_WIDTH_LIMIT, ratio_text
 from analysis.validity import SEVERITY_ORDER, records
 from ringbench.units import TERMINAL, format_seconds, sig3, unit
 
@@ -89,6 +90,33 @@ def overhead_table(frame: pd.DataFrame, flags: pd.DataFrame) -> Table:
     return table
 
 
+def calibration_table(rows: pd.DataFrame) -> Table:
+    """The known-truth ratios (:mod:`analysis.calibration`): each against its truth of x1.00,
+    ``!`` where it is off by more than the limit or its interval is wider."""
+    table = Table(title="calibration: ratios whose truth is known, against x1.00 [95% interval]")
+    for column in ("host", "vs", "benchmark", "why", "ratio [95%]", "off", "+-", ""):
+        table.add_column(column, justify="right" if column in ("off", "+-") else "left")
+    for r in records(rows):
+        off, wide = not r["deviation"] <= DEVIATION_LIMIT, not r["half_width"] <= HALF_WIDTH_LIMIT
+        said = [w for w, bad in (("off", off), ("wide", wide)) if bad]
+        _row(
+            table,
+            str(r["host"]),
+            str(r["baseline"]),
+            str(r["benchmark"]),
+            str(r["why"]),
+            ratio_text(r) if math.isfinite(r["ratio"]) else "-",
+            f"{r['deviation']:.1%}" if math.isfinite(r["deviation"]) else "-",
+            f"{r['half_width']:.1%}" if math.isfinite(r["half_width"]) else "-",
+            "ok" if r["ok"] else "! " + (", ".join(said) or "no ratio"),
+        )
+    table.caption = (
+        f"! off: more than {DEVIATION_LIMIT:.0%} from the truth; "
+        f"! wide: interval wider than +-{HALF_WIDTH_LIMIT:.0%}"
+    )
+    return table
+
+
 def mechanism_table(mech: pd.DataFrame) -> Table:
     """Mechanisms down, hosts across: cost per operation, and what the environment adds."""
     hosts = list(dict.fromkeys(mech["host"]))
@@ -120,14 +148,26 @@ def mechanism_table(mech: pd.DataFrame) -> Table:
     return table
 
 
+# Checks whose finding on a benchmark says what that figure means: one line each, detail
+# and all, instead of the benchmarks gathered into one line.
+SPELLED_OUT = frozenset({"durability"})
+
+
 def flags_table(flags: pd.DataFrame, title: str = "validity findings") -> Table:
-    """One line per (host, check): host-wide findings once, per-benchmark ones gathered."""
+    """One line per (host, check): host-wide findings once, per-benchmark ones gathered
+    (those of :data:`SPELLED_OUT` checks one per benchmark, with their detail)."""
     table = Table(title=Text(title))
     for column in ("host", "against", "check", "severity", "detail"):
         table.add_column(column, overflow="fold")
     for (host, other, check, sev), group in flags.groupby(
         ["host", "baseline", "check", "severity"], sort=True
     ):
+        if check in SPELLED_OUT:
+            for r in records(group):
+                where = f"{r['benchmark']}: " if r["benchmark"] else ""
+                mark = MARKS[str(sev)] + " " + str(sev)
+                _row(table, str(host), str(other), str(check), mark, where + str(r["detail"]))
+            continue
         whole = group[group["benchmark"] == ""]
         detail = "; ".join(whole["detail"])
         benches = group[group["benchmark"] != ""]
@@ -160,18 +200,25 @@ def compare_table(frame: pd.DataFrame, flags: pd.DataFrame) -> Table:
 
 
 def regress_table(changed: pd.DataFrame, base: str, current: str) -> Table:
+    """The gate's flagged rows (:func:`analysis.regress.regressions`), each with its view
+    and the range it was held against."""
+    from analysis.regress import held_against, value_text, view_name
+
     table = Table(title=f"{current} against {base}: changes beyond the threshold")
-    for column in ("host", "benchmark", "baseline", "current", "ratio [95%]", "q", "change"):
+    columns = ("host", "benchmark", "view", "baseline", "current", "ratio [95%]", "q", "change")
+    for column in (*columns, "held against"):
         table.add_column(column, justify="right" if column in ("baseline", "current") else "left")
     for r in records(changed.sort_values(["change", "ratio"], ascending=[False, False])):
         _row(
             table,
             str(r["host"]),
             str(r["benchmark"]),
-            format_seconds(r["a_s"]),
-            format_seconds(r["b_s"]),
+            view_name(r),
+            value_text(r, "a", format_seconds),
+            value_text(r, "b", format_seconds),
             _ratio_cell(r["ratio"], r["ratio_low"], r["ratio_high"]),
             f"{r['q_value']:.2g}",
             str(r["change"]),
+            held_against(r),
         )
     return table

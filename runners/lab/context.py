@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ringbench.errors import RingbenchError
 from runners.lab.paths import LabPaths
+from runners.lab.placement import Placement
 from runners.lab.procs import spawn
 from runners.lab.rootfs import Image
 from runners.lab.state import StateFile
@@ -26,6 +27,8 @@ class LabContext:
     paths: LabPaths
     state: StateFile
     image: Image
+    placement: Placement
+    disks: str = "cached"  # runners.lab.placement.DISKS
 
     @property
     def tag(self) -> str:

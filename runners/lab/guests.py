@@ -19,6 +19,7 @@ from pathlib import Path
 from ringbench.files import atomic_write_json
 from runners.lab import net
 from runners.lab.context import Endpoint, LabContext, LeftOut, require_root, spawn_recorded
+from runners.lab.placement import pin_vcpus
 from runners.lab.rootfs import guest_disk
 from runners.sshd_config import free_port
 
@@ -48,9 +49,10 @@ def start_uml(ctx: LabContext) -> Endpoint:
         "netns",
         "exec",
         link.netns,
+        *ctx.placement.guest_prefix(),
         "linux",
         "mem=512M",
-        f"ubd0={disk}",
+        f"ubd0{'s' if ctx.disks == 'durable' else ''}={disk}",
         "root=/dev/ubda",
         "rw",
         "init=/sbin/init",
@@ -62,7 +64,11 @@ def start_uml(ctx: LabContext) -> Endpoint:
         "rb_hostname=uml",
     ]
     pid = spawn_recorded(ctx, "uml", argv, "User-Mode Linux")
+    ctx.state.update("uml", placement=ctx.placement.host_description("guest"))
     return Endpoint(UML_GUEST_IP.split("/")[0], 22, pid)
+
+
+_QEMU_CACHE = {"cached": "writeback", "durable": "none"}
 
 
 def _qemu_argv(ctx: LabContext, name: str, accel: str, port: int, disk: Path) -> list[str]:
@@ -72,7 +78,10 @@ def _qemu_argv(ctx: LabContext, name: str, accel: str, port: int, disk: Path) ->
         f"rb_gw=10.0.2.2 rb_modules=virtio_net rb_hostname={name}"
     )
     return [
+        *ctx.placement.emulator_prefix(),
         "qemu-system-x86_64",
+        "-name",
+        f"{name},debug-threads=on",  # threads named "CPU 0/TCG"...: the vCPU can be found
         "-accel",
         accel,
         "-m",
@@ -88,7 +97,7 @@ def _qemu_argv(ctx: LabContext, name: str, accel: str, port: int, disk: Path) ->
         "-append",
         append,
         "-drive",
-        f"file={disk},if=virtio,format=raw",
+        f"file={disk},if=virtio,format=raw,cache={_QEMU_CACHE[ctx.disks]}",
         "-netdev",
         f"user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:22",
         "-device",
@@ -101,6 +110,7 @@ def start_tcg(ctx: LabContext) -> Endpoint:
     port = free_port()
     disk = guest_disk(ctx.image, ctx.paths.run / "tcg.ext4")
     pid = spawn_recorded(ctx, "tcg", _qemu_argv(ctx, "tcg", "tcg", port, disk), "QEMU TCG")
+    place_emulator(ctx, "tcg", pid)
     return Endpoint("127.0.0.1", port, pid)
 
 
@@ -145,4 +155,15 @@ def start_kvm(ctx: LabContext) -> Endpoint:
     port = free_port()
     disk = guest_disk(ctx.image, ctx.paths.run / "kvm.ext4")
     pid = spawn_recorded(ctx, "kvm", _qemu_argv(ctx, "kvm", "kvm", port, disk), "QEMU KVM")
+    place_emulator(ctx, "kvm", pid)
     return Endpoint("127.0.0.1", port, pid)
+
+
+def place_emulator(ctx: LabContext, host: str, pid: int) -> None:
+    """QEMU's vCPU thread to the measuring CPU (its other threads stay on the helpers),
+    and what became of it in the host's record."""
+    placement = ctx.placement
+    described = placement.host_description("emulator")
+    if placement.pinned and pin_vcpus(pid, placement) == 0:
+        described = "vCPU thread not found in time: QEMU's threads all on the helper CPUs"
+    ctx.state.update(host, placement=described)

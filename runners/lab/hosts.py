@@ -46,6 +46,7 @@ def start_native(ctx: LabContext) -> Endpoint:
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
     pid = spawn_recorded(ctx, "native", [SSHD, "-D", "-e", "-f", str(config)], "sshd")
+    ctx.state.update("native", placement=ctx.placement.host_description("harness"))
     return Endpoint("127.0.0.1", port, pid)
 
 
@@ -79,6 +80,8 @@ def start_container(ctx: LabContext) -> Endpoint:
         "-e",
     ]
     pid = spawn_recorded(ctx, "container", argv, "unshare chroot sshd")
+    # placed as the native host is (its baseline, on the same kernel): the harness pins itself
+    ctx.state.update("container", placement=ctx.placement.host_description("harness"))
     return Endpoint(link.ns_address, 22, pid)
 
 

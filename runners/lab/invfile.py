@@ -10,6 +10,7 @@ from pathlib import Path
 from ringbench.errors import UserError
 from ringbench.files import atomic_write_text
 from runners.inventory import load_inventory
+from runners.lab.placement import DISKS, Placement
 from runners.lab.procs import LabError
 from runners.lab.state import HostRecord, LabHostState
 
@@ -22,8 +23,19 @@ def _q(text: str) -> str:
     return json.dumps(text)
 
 
-def render(records: list[HostRecord], key_file: Path, known_hosts: Path) -> str:
-    """The inventory text: group ``lab``, ``native`` the baseline of every other host."""
+HARNESS_PINNED = ("native", "container")  # hosts whose harness pins itself to a host CPU
+GUESTS = ("uml", "tcg", "kvm")  # hosts with a disk of their own
+
+
+def render(
+    records: list[HostRecord],
+    key_file: Path,
+    known_hosts: Path,
+    placement: Placement,
+    disks: str = "cached",
+) -> str:
+    """The inventory text: group ``lab``, ``native`` the baseline of every other host, and
+    where each host's processes run (``placement``, ``harness_cpu``, ``controller_cpus``)."""
     machine = socket.gethostname() or "localhost"
     now = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     lines = [
@@ -39,8 +51,10 @@ def render(records: list[HostRecord], key_file: Path, known_hosts: Path) -> str:
         "        ansible_user: root",
         f"        ansible_ssh_private_key_file: {_q(str(key_file))}",
         f"        machine: {_q(machine)}",
-        "      hosts:",
     ]
+    if placement.pinned and placement.helpers != (placement.measure,):
+        lines.append(f"        controller_cpus: {_q(','.join(map(str, placement.helpers)))}")
+    lines.append("      hosts:")
     up = [r for r in records if r.state is LabHostState.UP]
     has_baseline = any(r.name == BASELINE for r in up)
     for record in up:
@@ -50,7 +64,12 @@ def render(records: list[HostRecord], key_file: Path, known_hosts: Path) -> str:
             f"          ansible_port: {record.port}",
             f"          virt_class: {record.virt_class}",
             f"          hypervisor: {_q(record.hypervisor)}",
+            f"          placement: {_q(record.placement or placement.describe())}",
         ]
+        if placement.measure is not None and record.name in HARNESS_PINNED:
+            lines.append(f"          harness_cpu: {placement.measure}")
+        if record.name in GUESTS:
+            lines.append(f"          disk: {_q(DISKS[disks])}")
         if record.name != BASELINE and has_baseline:
             lines.append(f"          baseline: {BASELINE}")
     for record in records:
@@ -79,9 +98,14 @@ def check_replaceable(path: Path) -> None:
 
 
 def write_inventory(
-    path: Path, records: list[HostRecord], key_file: Path, known_hosts: Path
+    path: Path,
+    records: list[HostRecord],
+    key_file: Path,
+    known_hosts: Path,
+    placement: Placement,
+    disks: str = "cached",
 ) -> None:
     """Write the inventory atomically, then read it back as ringbench will (a check)."""
     check_replaceable(path)
-    atomic_write_text(path, render(records, key_file, known_hosts))
+    atomic_write_text(path, render(records, key_file, known_hosts, placement, disks))
     load_inventory(path)

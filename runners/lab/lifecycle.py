@@ -19,6 +19,7 @@ from runners.lab import hosts, invfile, keys, packages, rootfs
 from runners.lab.boot import boot_all
 from runners.lab.context import LabContext
 from runners.lab.paths import LabPaths
+from runners.lab.placement import Placement
 from runners.lab.procs import LabError
 from runners.lab.state import (
     HostRecord,
@@ -62,6 +63,8 @@ def up(
     inventory: Path,
     progress: Progress,
     host_filter: Callable[[hosts.HostSpec], bool] | None = None,
+    placement: Placement | None = None,
+    disks: str = "cached",
 ) -> UpResult:
     """Bring the whole lab up; hosts that do not come up are reported, not raised.
 
@@ -89,9 +92,10 @@ def up(
     timings["image"] = time.monotonic() - step
     shutil.rmtree(paths.run, ignore_errors=True)
     paths.run.mkdir(parents=True)
-    state = StateFile(paths.state_file, LabState.new())
+    placement = placement or Placement.default()
+    state = StateFile(paths.state_file, LabState.new(placement.to_json()))
     state.save()
-    ctx = LabContext(paths, state, image)
+    ctx = LabContext(paths, state, image, placement, disks)
     chosen = [s for s in hosts.specs() if host_filter is None or host_filter(s)]
     step = time.monotonic()
     records = boot_all(chosen, ctx, default_known_hosts(), progress)
@@ -102,7 +106,9 @@ def up(
         raise LabError(
             "no host of the lab came up: " + "; ".join(f"{r.name}: {r.reason}" for r in records)
         )
-    invfile.write_inventory(inventory, records, paths.client_key, default_known_hosts())
+    invfile.write_inventory(
+        inventory, records, paths.client_key, default_known_hosts(), placement, disks
+    )
     timings["total"] = time.monotonic() - started
     return UpResult(tuple(records), timings, previous, inventory)
 

@@ -30,8 +30,9 @@ from runners.lab.procs import LabError, run_cmd
 
 SUITE = "bookworm"
 # systemd gives the guests systemd-detect-virt, which the probe reads (real hosts have it);
-# the guests still boot the lab's own small init.
-INCLUDE = ("openssh-server", "kmod", "iproute2", "systemd", "procps")
+# the guests still boot the lab's own small init. linux-perf gives every host an
+# independent tool to hold ringbench's figures against (benchmarks/lab_reference.py).
+INCLUDE = ("openssh-server", "kmod", "iproute2", "systemd", "procps", "linux-perf")
 MIRROR = "http://deb.debian.org/debian"
 GUEST_MODULES = ("virtio_net",)
 IMAGE_SIZE = "2G"

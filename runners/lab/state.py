@@ -8,6 +8,8 @@ Format history:
 
 - 1: ``tag``, ``created``, ``processes`` (host, pid, start ticks, what),
   ``netns``, ``links`` (host-side veth names), ``hosts`` (one record each).
+- 2: ``placement`` (the measuring and helper CPUs), each host's
+  ``placement``. A state file of format 1 is still read (to remove its lab).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from ringbench.files import atomic_write_json
 from runners.lab import net
 from runners.lab.procs import LabError, alive, kill_all, start_time, tagged, with_descendants
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE = (1, 2)
 
 
 class LabHostState(StrEnum):
@@ -58,6 +61,7 @@ class HostRecord:
     started: float = 0.0  # wall-clock time the host came up
     boot_s: float = 0.0
     hypervisor: str = ""
+    placement: str = ""  # where its host-side processes run (runners.lab.placement)
 
 
 @dataclass(slots=True)
@@ -76,10 +80,11 @@ class LabState:
     netns: list[str] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
     hosts: dict[str, HostRecord] = field(default_factory=dict)
+    placement: dict[str, Any] = field(default_factory=dict)  # Placement.to_json()
 
     @classmethod
-    def new(cls) -> LabState:
-        return cls(tag=secrets.token_hex(6), created=time.time())
+    def new(cls, placement: dict[str, Any] | None = None) -> LabState:
+        return cls(tag=secrets.token_hex(6), created=time.time(), placement=placement or {})
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -89,7 +94,7 @@ class LabState:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LabState:
-        if data.get("format_version") != FORMAT_VERSION:
+        if data.get("format_version") not in READABLE:
             raise LabError(
                 f"lab state format {data.get('format_version')!r}, this ringbench "
                 f"reads {FORMAT_VERSION}: remove the lab by hand (see the file)"
@@ -104,6 +109,7 @@ class LabState:
                 k: HostRecord(**{**v, "state": LabHostState(v["state"])})
                 for k, v in data["hosts"].items()
             },
+            placement=dict(data.get("placement") or {}),
         )
 
 

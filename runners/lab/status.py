@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 
 from runners.lab.paths import LabPaths
+from runners.lab.placement import where
 from runners.lab.procs import alive
 from runners.lab.state import LabHostState, StateFile
 
@@ -23,6 +24,7 @@ class LabHostStatus:
     state: LabHostState
     uptime_s: float | None
     reason: str
+    placement: str = ""  # where its host processes may run now, read from /proc
 
 
 def answers(address: str, port: int) -> bool:
@@ -44,45 +46,23 @@ def lab_status(paths: LabPaths) -> list[LabHostStatus] | None:
     state = loaded.state
     out = []
     for record in sorted(state.hosts.values(), key=lambda r: ORDER.get(r.name, 99)):
-        where = f"{record.address}:{record.port}" if record.address else "-"
-        procs = [p for p in state.processes if p.host == record.name]
+        address = f"{record.address}:{record.port}" if record.address else "-"
+        live = [p.pid for p in state.processes if p.host == record.name and alive(p.pid, p.start)]
+        uptime: float | None = time.time() - record.started
+        now: LabHostState
         if record.state is not LabHostState.UP:
-            out.append(
-                LabHostStatus(
-                    record.name, record.virt_class, where, record.state, None, record.reason
-                )
-            )
-        elif not any(alive(p.pid, p.start) for p in procs):
-            out.append(
-                LabHostStatus(
-                    record.name,
-                    record.virt_class,
-                    where,
-                    LabHostState.DOWN,
-                    None,
-                    "its process is gone (killed or crashed): run 'lab up'",
-                )
-            )
+            now, uptime, reason = record.state, None, record.reason
+        elif not live:
+            now, uptime = LabHostState.DOWN, None
+            reason = "its process is gone (killed or crashed): run 'lab up'"
         elif not answers(record.address, record.port):
-            out.append(
-                LabHostStatus(
-                    record.name,
-                    record.virt_class,
-                    where,
-                    LabHostState.NOT_ANSWERING,
-                    time.time() - record.started,
-                    "no SSH banner",
-                )
-            )
+            now, reason = LabHostState.NOT_ANSWERING, "no SSH banner"
         else:
-            out.append(
-                LabHostStatus(
-                    record.name,
-                    record.virt_class,
-                    where,
-                    LabHostState.UP,
-                    time.time() - record.started,
-                    "",
-                )
-            )
+            now, reason = LabHostState.UP, ""
+        placement = record.placement
+        if live:
+            placement = f"{placement} (now: {where(live)})" if placement else where(live)
+        out.append(
+            LabHostStatus(record.name, record.virt_class, address, now, uptime, reason, placement)
+        )
     return out
