@@ -18,6 +18,7 @@ nothing                            0/1/2  what the command returns (ExitCode)
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -29,6 +30,7 @@ from runners.cli import analysis, build, hosts, lab, reports, run
 from runners.cli.common import ExitCode, Parser, say
 
 COMMAND_GROUPS = (build, run, hosts, lab, analysis, reports)
+WIDE = 200  # columns of a table written to a file or a log
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    console = Console(soft_wrap=True)  # messages stay whole lines; tables still fit
+    # Messages stay whole lines; tables fit a terminal, and are wide enough to read when
+    # written to a file or a CI log (rich would squeeze them into 80 columns there).
+    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS") or WIDE)
+    console = Console(soft_wrap=True, width=width)
     errors = Console(stderr=True)
     try:
         args = build_parser().parse_args(argv)

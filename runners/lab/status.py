@@ -59,9 +59,7 @@ def lab_status(paths: LabPaths) -> list[LabHostStatus] | None:
             now, reason = LabHostState.NOT_ANSWERING, "no SSH banner"
         else:
             now, reason = LabHostState.UP, ""
-        placement = record.placement
-        if live:
-            placement = f"{placement} (now: {where(live)})" if placement else where(live)
+        placement = where(live) if live else record.placement  # as it is now, from /proc
         out.append(
             LabHostStatus(record.name, record.virt_class, address, now, uptime, reason, placement)
         )
