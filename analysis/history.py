@@ -1,12 +1,22 @@
 """The history of a results directory: every run's figures, indexed once, and their changes.
 
 ``update_index(store)`` keeps ``<store>/index.json``: per run directory
-(``results/<run-id>/``) its id, creation time and status from the manifest,
-the summary of every (host, benchmark) (:func:`analysis.stats.summarize`)
-and per host the facts a change is explained by. A run already indexed with
-the same fingerprint (the manifest's mtime and ``updated`` field, the suite
-files' names, sizes and mtimes) is not summarized again; a removed run
-directory drops out. ``history(store)`` returns the tidy history from it.
+(``results/<run-id>/``) its id, creation time, status and settings from the
+manifest, the summary of every (host, benchmark)
+(:func:`analysis.stats.summarize`) with the benchmark's parameters, and per
+host its baseline and the facts a change is explained by. A run already
+indexed with the same fingerprint (the manifest's mtime and ``updated``
+field, the suite files' names, sizes and mtimes) is not summarized again; a
+removed run directory drops out. ``history(store)`` returns the tidy history
+from it.
+
+A run's *settings* are how much it measured: the manifest's ``config``
+(``processes``, ``values``, ``warmups``, ``min_time_s``, ``cpu``; a ``--fast``
+run is ``processes=2 values=5 warmups=1 min_time_s=0.005``). Figures measured
+under other settings are not comparable (fewer, shorter values move a median
+differently), so the history frame names them in one short, stable string,
+``settings`` (:func:`settings_key`), that the regression gate filters on
+beside the host's facts (:mod:`analysis.regress`).
 
 The index is a cache: one that cannot be read, or of another format, is
 rebuilt. Writers are serialized by an exclusive ``fcntl.flock`` on
@@ -17,6 +27,8 @@ readers never see half of it.
 
 Format history:
 - 1: first version.
+- 2: each run's ``settings`` (the manifest's processes, values, warmups,
+  min_time_s and cpu), each host's ``baseline``, each figure's ``params``.
 """
 
 from __future__ import annotations
@@ -25,7 +37,7 @@ import fcntl
 import json
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -42,7 +54,7 @@ from ringbench.files import atomic_write_text
 from ringbench.progress import SILENT, Progress
 from ringbench.results import Manifest, ResultStore, RunDir, run_id_time
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
 INDEX_NAME = "index.json"
 LOCK_NAME = ".index.lock"
 LOCK_TIMEOUT_S = 60.0
@@ -62,18 +74,78 @@ FACTS = [
     "cpu_governor",
     "virt_layers",
     "virt_class",
+    "placement",
+    "disk",
 ]
-INDEX_COLUMNS = ["run", "created", "status", "hosts", "figures", "summarized"]
+# The manifest's config keys that decide what a figure means, in the settings string's order.
+SETTINGS = ["processes", "values", "warmups", "min_time_s", "cpu"]
+INDEX_COLUMNS = ["run", "created", "status", "settings", "hosts", "figures", "summarized"]
 HISTORY_COLUMNS = [
     "run",
     "created",
     "status",
+    "settings",
     "host",
+    "baseline",
     "benchmark",
+    "params",
     *LABELS,
     *SUMMARY,
     *(f for f in FACTS if f not in LABELS),
 ]
+
+
+def _setting(value: object) -> str:
+    """One setting as the key writes it: ``0.01``, ``5``, ``auto``, ``none``."""
+    if value is None:
+        return "none"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def settings_of(manifest: Manifest) -> dict[str, Any]:
+    """The settings of a run, from its manifest's ``config``: ``SETTINGS`` as recorded
+    (a key the manifest lacks is left out; a manifest without a config gives ``{}``)."""
+    return {k: manifest.config[k] for k in SETTINGS if k in manifest.config}
+
+
+def settings_key(settings: Mapping[str, Any]) -> str:
+    """A short, stable string that identifies a run's settings:
+    ``processes=5 values=10 warmups=1 min_time_s=0.01 cpu=auto``; ``""`` when unknown
+    (no config recorded), a key missing from a partial config shows as ``?``.
+
+    Two runs are comparable only when their keys are equal."""
+    if not settings:
+        return ""
+    return " ".join(f"{k}={_setting(settings[k]) if k in settings else '?'}" for k in SETTINGS)
+
+
+def run_settings(run_dir: Path) -> str:
+    """The settings key of a run directory, read from its manifest (UserError when it
+    cannot be read)."""
+    return settings_key(settings_of(RunDir(run_dir).read_manifest()))
+
+
+def run_facts(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per host of a tidy frame (one run): ``host``, ``baseline`` and ``FACTS``,
+    as strings, as the index records them (an unknown fact is ``""``)."""
+    columns = ["host", "baseline", *FACTS]
+    if df.empty:
+        return pd.DataFrame(columns=columns)
+    facts = host_facts(df)
+    for column in columns:
+        if column not in facts.columns:
+            facts[column] = ""
+    return facts[columns].astype(str).reset_index(drop=True)
+
+
+def figure_params(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (host, benchmark) of a tidy frame (one run): its ``params`` string."""
+    if df.empty:
+        return pd.DataFrame(columns=["host", "benchmark", "params"])
+    first = df.groupby(["host", "benchmark"], observed=True, sort=True)["params"].first()
+    return first.reset_index().astype(str)
 
 
 @contextmanager
@@ -152,17 +224,20 @@ def summarize_run(run_dir: Path) -> dict[str, Any]:
     figures: list[dict[str, Any]] = []
     hosts: dict[str, dict[str, str]] = {}
     if not df.empty:
-        summary = summarize(df)
-        for r in records(summary[["host", "benchmark", *LABELS, *SUMMARY]]):
-            figure: dict[str, Any] = {k: str(r[k]) for k in ("host", "benchmark", *LABELS)}
+        summary = summarize(df).merge(figure_params(df), on=["host", "benchmark"], how="left")
+        for r in records(summary[["host", "benchmark", "params", *LABELS, *SUMMARY]]):
+            figure: dict[str, Any] = {
+                k: str(r[k]) for k in ("host", "benchmark", "params", *LABELS)
+            }
             figure.update({k: _number(r[k]) for k in SUMMARY})
             figures.append(figure)
-        for f in records(host_facts(df)):
-            hosts[str(f["host"])] = {k: str(f.get(k, "")) for k in FACTS}
+        for f in records(run_facts(df)):
+            hosts[str(f["host"])] = {k: str(f[k]) for k in ("baseline", *FACTS)}
     return {
         "run_id": run_dir.name,
         "created": _created(run_dir.name, manifest),
         "status": manifest.status.value,
+        "settings": settings_of(manifest),
         "fingerprint": fingerprint,
         "figures": figures,
         "hosts": hosts,
@@ -238,6 +313,7 @@ def update_index(store: Path, progress: Progress = SILENT) -> pd.DataFrame:
             "run": name,
             "created": entry["created"],
             "status": entry["status"],
+            "settings": settings_key(entry.get("settings", {})),
             "hosts": len(entry["hosts"]),
             "figures": len(entry["figures"]),
             "summarized": name in fresh,
@@ -252,12 +328,15 @@ def update_index(store: Path, progress: Progress = SILENT) -> pd.DataFrame:
 def history(store: Path, progress: Progress = SILENT) -> pd.DataFrame:
     """One row per (run, host, benchmark), ordered by the runs' creation: ``HISTORY_COLUMNS``.
 
-    Updates the index first (:func:`update_index`); ``attrs["skipped"]``
-    lists the runs left out and why.
+    ``settings`` is the run's settings key (:func:`settings_key`), ``baseline``
+    the host's baseline in that run (``""`` for none), ``params`` the
+    benchmark's parameters. Updates the index first (:func:`update_index`);
+    ``attrs["skipped"]`` lists the runs left out and why.
     """
     runs, _, skipped = _update(store, progress)
     rows = []
     for entry in runs.values():
+        settings = settings_key(entry.get("settings", {}))
         for figure in entry["figures"]:
             facts = entry["hosts"].get(figure["host"], {})
             rows.append(
@@ -265,7 +344,9 @@ def history(store: Path, progress: Progress = SILENT) -> pd.DataFrame:
                     "run": entry["run_id"],
                     "created": entry["created"],
                     "status": entry["status"],
-                    **{k: str(facts.get(k, "")) for k in FACTS},
+                    "settings": settings,
+                    **{k: str(facts.get(k, "")) for k in ("baseline", *FACTS)},
+                    "params": str(figure.get("params", "")),
                     **{k: figure.get(k) for k in ("host", "benchmark", *LABELS, *SUMMARY)},
                 }
             )

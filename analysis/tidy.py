@@ -77,6 +77,8 @@ STRING_META = [
     k.THP,
     k.CPU_GOVERNOR,
     k.CLOCKSOURCE,
+    k.PLACEMENT,
+    k.DISK,
     k.CLOCK_CHECK,
     k.DATE,
     "params",

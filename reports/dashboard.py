@@ -4,8 +4,9 @@
 ``file://`` with no server and no network (styles, script and figures are
 inline), holding
 
-- the open regressions: the latest run against the one before it
-  (:func:`analysis.regress.regressions`), the rows that regressed;
+- the open regressions: the latest run against the one before it, held
+  against the comparable history before it (:func:`analysis.regress.regressions`),
+  the rows that regressed in either view with the range each was held against;
 - the change points of every (host, benchmark) history
   (:func:`analysis.changepoints.change_points`) with what changed on the host;
 - the latest run's overhead heat map (:func:`analysis.plots.heatmap_figure`),
@@ -19,6 +20,8 @@ the tables' rows. The page carries ``<meta name="ringbench-dashboard-format">``.
 
 Format history:
 - 1: first version.
+- 2: the open regressions carry their view (figure, or ratio to the baseline
+  host) and the history range each was held against.
 """
 
 from __future__ import annotations
@@ -28,10 +31,12 @@ import html
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from analysis.changepoints import change_points, what_changed
+from analysis.gate_report import held_against, view_name
 from analysis.history import history
 from analysis.overhead import overhead
 from analysis.plots import SOFTWARE, heatmap_figure
@@ -45,7 +50,7 @@ from ringbench.files import atomic_write_text
 from ringbench.progress import SILENT, Progress
 from ringbench.units import seconds as fmt
 
-DASHBOARD_FORMAT = 1
+DASHBOARD_FORMAT = 2
 HEATMAP_DPI = 100
 HERE = Path(__file__).resolve().parent
 
@@ -97,8 +102,10 @@ def gather(store: Path, progress: Progress = SILENT) -> Dashboard:
         step("comparing the latest run with the one before")
         previous = runs[-2]
         before = load(store / previous)
-        # the gate's decision: the history before the latest run sets its noise floor
-        result = regressions(before, latest, history=frame[frame["run"].isin(runs[:-1])])
+        # the gate's decision: held against the comparable runs before the latest
+        settings = str(frame.loc[frame["run"] == runs[-1], "settings"].iat[0])
+        earlier = frame[frame["run"].isin(runs[:-1])]
+        result = regressions(before, latest, history=earlier, settings=settings)
         findings = across_runs(before, latest)
     return Dashboard(store, frame, changes, png, previous, result, findings)
 
@@ -148,10 +155,14 @@ def _regressions(d: Dashboard, families: dict[str, str]) -> str:
         if counts.get(k)
     ]
     said += [f"{counts['no change']} unchanged"] if counts.get("no change") else []
-    title += f"{len(d.regressions)} figures in both: " + (", ".join(said) or "none")
+    views = d.regressions["view"].value_counts().to_dict() if not d.regressions.empty else {}
+    both = f"{views.get('figure', 0)} figures"
+    both += f" and {views['ratio']} ratios to a baseline host" if views.get("ratio") else ""
+    title += f"{both} in both: " + (", ".join(said) or "none")
     title += (
-        f" (a regression: slower by {DEFAULT_THRESHOLD:.0%} or more, Benjamini–Hochberg "
-        f"q &lt; {ALPHA:g}).</p>"
+        f" (a regression: slower by {DEFAULT_THRESHOLD:.0%} or more than the range of the "
+        f"comparable earlier runs and the previous run, Benjamini–Hochberg q &lt; {ALPHA:g}; "
+        "a ratio to a baseline host is judged the same way).</p>"
     )
     invalid = d.findings[d.findings["severity"] == "invalid"] if not d.findings.empty else None
     if invalid is not None and not invalid.empty:
@@ -159,19 +170,30 @@ def _regressions(d: Dashboard, families: dict[str, str]) -> str:
         title += f'<p class="warn">Invalid comparison: {_e(why)}</p>'
     rows = []
     regressed = d.regressions[d.regressions["change"] == "regression"]
-    for r in records(regressed.sort_values("ratio", ascending=False)):
+    for r in records(regressed.sort_values(["view", "ratio"], ascending=[True, False])):
         cells = [
             _e(r["host"]),
             f'<a href="#s-{_e(r["host"])}-{_e(r["benchmark"])}">{_e(r["benchmark"])}</a>',
-            fmt(r["a_s"]),
-            fmt(r["b_s"]),
+            _e(view_name(r)),
+            _value(r, "a"),
+            _value(r, "b"),
             _ratio(r),
             f"{r['q_value']:.2g}",
+            _e(held_against(r, fmt, dash="–", times=TIMES)),
             _e(r["flagged"]),
         ]
         rows.append(_row(cells, _filter_attrs(r["host"], families.get(str(r["benchmark"]), ""))))
-    headers = ["host", "benchmark", "previous", "latest", "ratio [95%]", "q", "flags"]
+    headers = ["host", "benchmark", "view", "previous", "latest", "ratio [95%]", "q"]
+    headers += ["held against", "flags"]
     return title + _table(headers, rows, "No regression.")
+
+
+def _value(r: dict[str, Any], column: str) -> str:
+    """A figure, or a ratio to the baseline host with the host's figure beside it."""
+    seconds = fmt(float(r[column + "_s"]))
+    if r["view"] == "figure":
+        return seconds
+    return f"{TIMES}{float(r[column]):.3f} ({seconds})"
 
 
 def _filter_attrs(host: object, family: object) -> str:

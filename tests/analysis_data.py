@@ -27,6 +27,8 @@ CLEAN = {
     "thp": "madvise",
     "cpu_governor": "performance",
     "clocksource": "tsc",
+    "placement": "",
+    "disk": "",
     "clock_check": "ok",
     "date": "2026-11-25 00:00:00+00:00",
     "params": "",

@@ -3,7 +3,8 @@
 ``write_run`` writes ``<store>/<run-id>/``: one pyperf suite per host as
 :mod:`runners.record` writes it (suite metadata common to every run, the
 catalog's tags per benchmark, one pyperf run per harness process), then
-``manifest.json`` last, as a real run finishes. Each figure is the median
+``manifest.json`` last, as a real run finishes, with the run's settings in
+its ``config`` as ``ringbench run`` records them. Each figure is the median
 the caller gives; the processes scatter around it by ``sigma`` (lognormal),
 the values within a process by as much again.
 """
@@ -49,9 +50,11 @@ def write_run(
     values: int = 5,
     sigma: float = 0.003,
     status: str = "complete",
+    config: dict[str, object] | None = None,
 ) -> Path:
     """Run number ``i``: ``figures`` maps host -> benchmark -> median (s); ``facts``
-    host -> metadata that differs from ``FACTS`` (``kernel``, ...)."""
+    host -> metadata that differs from ``FACTS`` (``kernel``, ...); ``config``
+    overrides the settings recorded in the manifest (``{"min_time_s": 0.005}``)."""
     rng = np.random.default_rng(i)
     path = store / run_id(i)
     path.mkdir(parents=True)
@@ -90,9 +93,23 @@ def write_run(
             "created": created(i),
             "updated": created(i),
             "status": status,
+            "config": {**settings(processes, values), **(config or {})},
         },
     )
     return path
+
+
+def settings(processes: int = 5, values: int = 5) -> dict[str, object]:
+    """A manifest's ``config`` as ``ringbench run`` writes it (runners.execute.RunConfig)."""
+    return {
+        "processes": processes,
+        "values": values,
+        "warmups": 1,
+        "min_time_s": 0.01,
+        "cpu": "auto",
+        "workdir": ".",
+        "process_timeout_s": 180.0,
+    }
 
 
 FIGURES = {"native": {"syscall-null": 1e-7, "fault-anon": 2e-6}}

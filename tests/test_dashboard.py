@@ -54,7 +54,7 @@ def page(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_page_holds_every_series_and_the_format(page: Path) -> None:
     text = page.read_text()
-    assert '<meta name="ringbench-dashboard-format" content="1">' in text
+    assert '<meta name="ringbench-dashboard-format" content="2">' in text
     assert text.count('<figure class="series"') == len(HOSTS) * len(BENCHES)
     assert text.count("<svg") == len(HOSTS) * len(BENCHES)
     for host in HOSTS:
@@ -86,10 +86,19 @@ def test_the_latest_runs_overhead_and_open_regressions(page: Path) -> None:
     section = text[text.index('id="regressions"') : text.index('id="changes"')]
     assert f"{run_id(RUNS - 1)}</code> against <code>{run_id(RUNS - 2)}" in section
     rows = re.findall(
-        r'<tr data-host="(\w+)" data-family="(\w+)"><td>\w+</td><td>(.*?)</td>', section
+        r'<tr data-host="(\w+)" data-family="(\w+)"><td>\w+</td><td>(.*?)</td><td>(.*?)</td>',
+        section,
     )
-    assert [(h, f) for h, f, _ in rows] == [("guest", "fault")]
-    assert "fault-anon" in rows[0][2]
+    # guest's fault-anon regressed on its own: as a figure and as a ratio to native
+    assert [(h, f, view) for h, f, _, view in rows] == [
+        ("guest", "fault", "figure"),
+        ("guest", "fault", "ratio to native"),
+    ]
+    assert all("fault-anon" in bench for _, _, bench, _ in rows)
+    # each held against guest's runs since its kernel changed (runs 6-9) and the previous run
+    assert section.count("over 4 comparable earlier runs and the baseline run") == 2
+    assert "6 figures and 3 ratios to a baseline host in both: 2 regressions" in section
+    assert "×1.4" in section and "held against ×1.1" in section
 
 
 def test_runs_without_a_manifest_are_named_not_fatal(page: Path) -> None:

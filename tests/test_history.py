@@ -12,9 +12,18 @@ import pytest
 
 import analysis.history as history_module
 from analysis.changepoints import change_points, what_changed
-from analysis.history import FACTS, HISTORY_COLUMNS, INDEX_NAME, _locked, history, update_index
+from analysis.history import (
+    FACTS,
+    HISTORY_COLUMNS,
+    INDEX_FORMAT,
+    INDEX_NAME,
+    _locked,
+    history,
+    settings_key,
+    update_index,
+)
 from ringbench.errors import UserError
-from tests.history_data import FIGURES, created, index_concurrently, run_id, write_run
+from tests.history_data import FIGURES, created, index_concurrently, run_id, settings, write_run
 
 # --- the index ----------------------------------------------------------------
 
@@ -27,17 +36,25 @@ def test_index_holds_every_run_with_its_summary_and_facts(tmp_path: Path) -> Non
     assert list(index["run"]) == [run_id(i) for i in range(3)]
     assert index["summarized"].all() and (index["figures"] == 2).all()
     data = json.loads((tmp_path / INDEX_NAME).read_text())
-    assert data["format_version"] == 1
+    assert data["format_version"] == INDEX_FORMAT == 2
     entry = data["runs"][run_id(1)]
     assert entry["created"] == created(1) and entry["status"] == "complete"
+    assert entry["settings"] == {
+        "processes": 5,
+        "values": 5,
+        "warmups": 1,
+        "min_time_s": 0.01,
+        "cpu": "auto",
+    }
     figure = next(f for f in entry["figures"] if f["benchmark"] == "syscall-null")
     assert figure["host"] == "native" and figure["family"] == "syscall"
     assert figure["mechanism"] == "ring-transition" and figure["processes"] == 5
     assert figure["ci_low_s"] < figure["median_s"] < figure["ci_high_s"]
     assert figure["median_s"] == pytest.approx(1e-7, rel=0.02)
+    assert figure["params"] == ""
     facts = entry["hosts"]["native"]
-    assert set(facts) == set(FACTS) and facts["kernel"] == "6.1.0"
-    assert facts["virt_class"] == "hardware-assisted"
+    assert set(facts) == {"baseline", *FACTS} and facts["kernel"] == "6.1.0"
+    assert facts["virt_class"] == "hardware-assisted" and facts["baseline"] == ""
 
 
 def test_an_indexed_run_is_not_summarized_again_until_it_changes(tmp_path: Path) -> None:
@@ -86,7 +103,38 @@ def test_an_index_of_another_format_is_rebuilt(tmp_path: Path) -> None:
     write_run(tmp_path, 0, FIGURES)
     (tmp_path / INDEX_NAME).write_text(json.dumps({"format_version": 99, "runs": {"x": {}}}))
     assert list(update_index(tmp_path)["run"]) == [run_id(0)]
-    assert json.loads((tmp_path / INDEX_NAME).read_text())["format_version"] == 1
+    assert json.loads((tmp_path / INDEX_NAME).read_text())["format_version"] == INDEX_FORMAT
+
+
+def test_an_index_of_format_1_is_rebuilt_with_the_settings(tmp_path: Path) -> None:
+    """An index written before the settings were recorded is summarized again, whole."""
+    write_run(tmp_path, 0, FIGURES)
+    update_index(tmp_path)
+    data = json.loads((tmp_path / INDEX_NAME).read_text())
+    entry = data["runs"][run_id(0)]
+    del entry["settings"]
+    (tmp_path / INDEX_NAME).write_text(json.dumps({**data, "format_version": 1}))
+    index = update_index(tmp_path)
+    assert index["summarized"].all()
+    assert list(index["settings"]) == [settings_key(settings())]
+
+
+def test_the_settings_key_is_short_stable_and_tells_a_fast_run(tmp_path: Path) -> None:
+    default = settings_key(settings(5, 10))
+    assert default == "processes=5 values=10 warmups=1 min_time_s=0.01 cpu=auto"
+    fast = {**settings(2, 5), "min_time_s": 0.005}
+    assert settings_key(fast) == "processes=2 values=5 warmups=1 min_time_s=0.005 cpu=auto"
+    assert settings_key({**settings(), "cpu": None}).endswith("cpu=none")
+    assert settings_key({**settings(), "cpu": 1}).endswith("cpu=1")
+    assert settings_key({}) == ""  # a manifest without a config: unknown
+    assert settings_key({"processes": 5}) == "processes=5 values=? warmups=? min_time_s=? cpu=?"
+    write_run(tmp_path, 0, FIGURES)
+    write_run(tmp_path, 1, FIGURES, config={"processes": 2, "values": 5, "min_time_s": 0.005})
+    frame = history(tmp_path)
+    assert list(dict.fromkeys(frame["settings"])) == [
+        settings_key(settings()),
+        "processes=2 values=5 warmups=1 min_time_s=0.005 cpu=auto",
+    ]
 
 
 def test_history_is_one_row_per_run_host_and_benchmark_in_creation_order(
@@ -102,6 +150,8 @@ def test_history_is_one_row_per_run_host_and_benchmark_in_creation_order(
     assert list(dict.fromkeys(frame["run"])) == [run_id(1), run_id(2), run_id(0)]
     assert frame["median_s"].dtype == np.float64 and frame["processes"].dtype == np.int64
     assert set(frame["kernel"]) == {"6.1.0"}
+    assert set(frame["settings"]) == {settings_key(settings())}
+    assert set(frame["baseline"]) == {""} and set(frame["params"]) == {""}
     assert frame.attrs["skipped"] == []
 
 
@@ -137,7 +187,7 @@ def test_concurrent_writers_each_add_their_runs(tmp_path: Path) -> None:
         p.join(timeout=180)
     assert [p.exitcode for p in procs] == [0] * writers
     data = json.loads((tmp_path / INDEX_NAME).read_text())  # as the last writer left it
-    assert data["format_version"] == 1
+    assert data["format_version"] == INDEX_FORMAT
     assert sorted(data["runs"]) == [run_id(i) for i in range(writers * rounds)]
     assert all(len(e["figures"]) == 2 for e in data["runs"].values())
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
@@ -189,6 +239,9 @@ def series(
             "ci_high_s": medians * half,
             "cv": noise,
             "processes": 5,
+            "settings": "processes=5 values=10 warmups=1 min_time_s=0.01 cpu=auto",
+            "baseline": "",
+            "params": "",
             **{f: "x" for f in FACTS if f != "virt_class"},
         }
     )

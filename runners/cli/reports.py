@@ -47,7 +47,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--threshold",
         type=positive_float,
         metavar="PCT",
-        help="smallest change that counts, in percent (default 15)",
+        help="smallest change beyond the history that counts, in percent (default 10)",
     )
     p.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML here")
     p.add_argument("--markdown", type=Path, metavar="FILE", help="write a Markdown summary here")
@@ -98,10 +98,19 @@ def cmd_regress(
     junit: Path | None = None,
     markdown_out: Path | None = None,
 ) -> int:
-    """The gate: 0 nothing regressed, 1 a regression, 2 the comparison is invalid."""
+    """The gate: 0 nothing regressed, 1 a regression, 2 the comparison is invalid.
+
+    Each figure, and each host's ratio to its baseline host, is held against
+    the comparable runs of the store created before the current run
+    (:func:`analysis.regress.regressions`); the runs' settings come from
+    their manifests.
+    """
+    import pandas as pd
+
     from analysis import load
-    from analysis.history import history_before
-    from analysis.regress import ALPHA, DEFAULT_THRESHOLD, junit_xml, markdown, regressions
+    from analysis.gate_report import junit_xml, markdown
+    from analysis.history import history_before, run_settings
+    from analysis.regress import ALPHA, DEFAULT_THRESHOLD, regressions, settings_findings
     from analysis.validity import across_runs, records
     from runners.cli.tables import flags_table, regress_table
 
@@ -111,9 +120,13 @@ def cmd_regress(
     if dir_a.path.resolve() == dir_b.path.resolve():
         raise UserError(f"--baseline and --current are both {dir_a.run_id}: name two runs")
     df_a, df_b = load(dir_a.path), load(dir_b.path)
+    settings_a, settings_b = run_settings(dir_a.path), run_settings(dir_b.path)
     earlier = history_before(results, dir_b.run_id)
-    result = regressions(df_a, df_b, threshold=threshold, history=earlier)
+    result = regressions(df_a, df_b, threshold=threshold, history=earlier, settings=settings_b)
     findings = across_runs(df_a, df_b)
+    differ = settings_findings(dir_a.run_id, dir_b.run_id, settings_a, settings_b)
+    if not differ.empty:
+        findings = pd.concat([findings, differ], ignore_index=True) if len(findings) else differ
     if junit:
         atomic_write_text(junit, junit_xml(result, findings, dir_a.run_id, dir_b.run_id))
     if markdown_out:
@@ -125,12 +138,15 @@ def cmd_regress(
     if not findings.empty:
         console.print(flags_table(findings, title="what differs between the runs"))
     counts = result["change"].value_counts().to_dict()
+    views = result["view"].value_counts().to_dict()
     invalid = findings[findings["severity"] == "invalid"]
     summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing compared"
+    ratios = f" and {views['ratio']} ratios to a baseline host" if views.get("ratio") else ""
     say(
         console,
-        f"{dir_b.run_id} against {dir_a.run_id}: {len(result)} figures, {summary} "
-        f"(threshold {threshold:.0%}, false discovery rate {ALPHA:g})",
+        f"{dir_b.run_id} against {dir_a.run_id}: {views.get('figure', 0)} figures{ratios}, "
+        f"{summary} (threshold {threshold:.0%} beyond the comparable history, "
+        f"false discovery rate {ALPHA:g})",
     )
     if not invalid.empty or result.empty:
         why = "; ".join(f"{f['host']}: {f['detail']}" for f in records(invalid)) or (

@@ -202,7 +202,7 @@ def compare_table(frame: pd.DataFrame, flags: pd.DataFrame) -> Table:
 def regress_table(changed: pd.DataFrame, base: str, current: str) -> Table:
     """The gate's flagged rows (:func:`analysis.regress.regressions`), each with its view
     and the range it was held against."""
-    from analysis.regress import held_against, value_text, view_name
+    from analysis.gate_report import held_against, value_text, view_name
 
     table = Table(title=f"{current} against {base}: changes beyond the threshold")
     columns = ("host", "benchmark", "view", "baseline", "current", "ratio [95%]", "q", "change")
