@@ -67,11 +67,15 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def perf(session: nox.Session) -> None:
-    """ringbench's own targets: accuracy, spread, wall time, SSH overhead and scaling."""
+    """ringbench's own targets: accuracy, spread, wall time, SSH overhead and scaling, the
+    gate; as root the lab's timing, and with `-- --lab` the figures on the lab."""
     _apt_install(session, {**BUILD_PACKAGES, **PERF_PACKAGES, **TEST_PACKAGES})
     _install(session)
     session.run(
-        "python", "-m", "benchmarks.run_all", *(a for a in session.posargs if a != "--lab-scratch")
+        "python",
+        "-m",
+        "benchmarks.run_all",
+        *(a for a in session.posargs if a not in ("--lab-scratch", "--lab")),
     )
     session.run("python", "-m", "benchmarks.ssh_scaling")
     session.run("python", "-m", "benchmarks.analysis_speed")
@@ -79,6 +83,17 @@ def perf(session: nox.Session) -> None:
     if os.geteuid() == 0:  # the lab needs root; from scratch with `-- --lab-scratch`
         scratch = [] if "--lab-scratch" in session.posargs else ["--skip-scratch"]
         session.run("python", "-m", "benchmarks.lab_timing", *scratch)
+    if os.geteuid() == 0 and "--lab" in session.posargs:
+        # The figures on the lab (about 50 minutes): placement, the independent reference in
+        # every host, and seven default runs read for calibration, ratios, the gate, wall time.
+        inventory = str(ROOT / "results" / "perf-lab" / "inventory.yaml")
+        session.run("ringbench", "lab", "up", "--inventory", inventory, success_codes=[0, 1])
+        for module, extra in (
+            ("benchmarks.lab_reference", []),
+            ("benchmarks.lab_placement", []),
+            ("benchmarks.lab_figures", ["--results", str(ROOT / "results" / "perf-lab" / "runs")]),
+        ):
+            session.run("python", "-m", module, "--inventory", inventory, *extra)
 
 
 @nox.session
