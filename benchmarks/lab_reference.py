@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             pairs = []
             for _ in range(args.rounds):
                 outcome = measure_benchmark(conn, binary, bench, config)
-                ours = statistics.median(v.value_s for v in outcome.processes[0].result.values)
+                ours = outcome.processes[0].result.median_s
                 loops = max(20_000, int(0.2 / ours))
                 argv = ["taskset", "-c", str(cpu), "perf", "bench", "syscall", "basic"]
                 result = conn.run([*argv, "--loop", str(loops)], timeout_s=600)

@@ -55,7 +55,7 @@ def ringbench_median(info: BuildInfo, catalog: Catalog, name: str, cpu: int) -> 
         outcome = measure_benchmark(LocalConnection(), str(info.path), catalog.get(name), config)
     if outcome.status is not BenchStatus.SUCCESS:
         raise RuntimeError(f"{name}: {outcome.reason}")
-    return statistics.median(v.value_s for v in outcome.processes[0].result.values)
+    return outcome.processes[0].result.median_s
 
 
 def compare(info: BuildInfo, catalog: Catalog, rounds: int, cpu: int) -> list[Figure]:
@@ -111,9 +111,7 @@ def spread(info: BuildInfo, catalog: Catalog, trials: int) -> list[Figure]:
             )
             if outcome.status is not BenchStatus.SUCCESS:
                 raise RuntimeError(f"{name}: {outcome.reason}")
-            medians = [
-                statistics.median(v.value_s for v in p.result.values) for p in outcome.processes
-            ]
+            medians = [p.result.median_s for p in outcome.processes]
             cvs.append(statistics.stdev(medians) / statistics.fmean(medians))
         cv = statistics.median(cvs)
         figures.append(

@@ -25,7 +25,6 @@ per harness process).
 from __future__ import annotations
 
 import dataclasses
-import statistics
 import threading
 import time
 from collections.abc import Mapping
@@ -53,7 +52,7 @@ from runners.hostfacts import Metadata
 from runners.inventory import Host
 from runners.outcome import HostOutcome, HostState, RunOrigin
 from runners.plan import RunPlan, by_machine, connect
-from runners.precision import Precision, half_width
+from runners.precision import Precision, figure_half_width
 from runners.probe import probe_host
 from runners.record import host_metadata, to_pyperf_benchmark
 from runners.transport import Connection
@@ -327,8 +326,8 @@ class Pipeline:
             for name, turn in one.turns.items():
                 if turn.status is not BenchStatus.SUCCESS or turn.pending or not turn.done:
                     continue
-                medians = [statistics.median(v.value_s for v in p.result.values) for p in turn.done]
-                if half_width(medians, f"{one.host.name}/{name}") > self.precision.half_width:
+                medians = [p.result.median_s for p in turn.done]
+                if figure_half_width(one.host.name, name, medians) > self.precision.half_width:
                     turn.target += 1
                     wider = True
                     self.progress.update(one.host.name, total=self.total(one))

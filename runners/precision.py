@@ -41,6 +41,12 @@ class Precision:
             raise ValueError("the time budget must be positive")
 
 
+def figure_half_width(host: str, bench: str, medians: Sequence[float]) -> float:
+    """:func:`half_width` of the figure of ``bench`` on ``host``, seeded by the two, so that
+    the pipeline deciding on more processes and the report afterwards agree."""
+    return half_width(medians, f"{host}/{bench}")
+
+
 def half_width(medians: Sequence[float], key: str = "") -> float:
     """The relative half-width of the 95% interval of the median of ``medians``.
 

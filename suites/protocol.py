@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +82,11 @@ class ProcessResult:
     @property
     def wall_s(self) -> float:
         return (self.end_monotonic_ns - self.start_monotonic_ns) / 1e9
+
+    @property
+    def median_s(self) -> float:
+        """The process's figure: the median of its values."""
+        return statistics.median(v.value_s for v in self.values)
 
 
 def _get(rec: dict[str, Any], key: str, kind: type | tuple[type, ...], line: int) -> Any:  # noqa: ANN401

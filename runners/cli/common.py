@@ -34,9 +34,6 @@ class ExitCode(IntEnum):
     INVALID = 2  # ringbench regress: the comparison cannot be judged
 
 
-Subparsers = "argparse._SubParsersAction[argparse.ArgumentParser]"
-
-
 def say(console: Console, text: str, style: str | None = None) -> None:
     """One line of plain text (markup in it is shown, not interpreted)."""
     console.print(Text(text, style=style or ""), soft_wrap=True, highlight=False)

@@ -36,7 +36,7 @@ from runners.inventory import Host, load_inventory
 from runners.outcome import HostOutcome, RunOrigin
 from runners.pipeline import Pipeline, check_workdir, inventory_snapshot
 from runners.plan import LOCAL_HOST, ConnectOptions, RunPlan, plan_hosts
-from runners.precision import Precision, half_width
+from runners.precision import Precision, figure_half_width
 from runners.resume import plan_resume
 from runners.transport import LocalConnection
 from suites.build import build
@@ -263,8 +263,8 @@ def report_precision(
         for o in host.outcomes:
             if o.status is not BenchStatus.SUCCESS:
                 continue
-            medians = [statistics.median(v.value_s for v in p.result.values) for p in o.processes]
-            width = half_width(medians, f"{host.host}/{o.bench.name}")
+            medians = [p.result.median_s for p in o.processes]
+            width = figure_half_width(host.host, o.bench.name, medians)
             if width <= precision.half_width:
                 reached += 1
             else:
@@ -301,9 +301,7 @@ def summary_table(host: str, outcomes: Sequence[BenchOutcome]) -> Table:
     medians = _medians(outcomes)
     for o in outcomes:
         if o.status is BenchStatus.SUCCESS:
-            per_process = [
-                statistics.median(v.value_s for v in p.result.values) for p in o.processes
-            ]
+            per_process = [p.result.median_s for p in o.processes]
             cv = (
                 statistics.stdev(per_process) / statistics.fmean(per_process)
                 if len(per_process) > 1
