@@ -1,13 +1,47 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of one."""
+"""Atomic file writes (a reader sees the old file or the new one, never half of one) and
+advisory file locks between processes."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
+
+
+class LockBusy(OSError):
+    """Another process holds the lock and did not release it in time."""
+
+
+@contextlib.contextmanager
+def locked(path: Path, *, timeout_s: float = 0.0) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created 0600 if missing) for the block.
+
+    ``timeout_s`` 0 fails at once when another process holds it; otherwise it waits
+    that long. Raises :class:`LockBusy`. The lock is released when the block ends or
+    the process dies (the kernel drops it with the descriptor), so no stale lock is
+    left behind by a crash.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockBusy(f"{path} is locked by another process") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _atomic(path: Path, write: Callable[[IO[bytes]], object], mode: int) -> None:

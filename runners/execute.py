@@ -9,6 +9,7 @@ clock.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,6 +52,16 @@ class RunConfig:
             raise ValueError("min_time must be > 0")
         if isinstance(self.cpu, int) and self.cpu < 0:
             raise ValueError("cpu must be >= 0")
+
+    def for_benchmark(self, bench: Benchmark) -> RunConfig:
+        """This configuration as ``bench`` is measured: its values and processes
+        multiplied by the benchmark's :class:`~suites.catalog.Sampling`."""
+        factor = bench.sampling
+        if factor.values == 1 and factor.processes == 1:
+            return self
+        return dataclasses.replace(
+            self, values=self.values * factor.values, processes=self.processes * factor.processes
+        )
 
 
 DEFAULT = RunConfig()
@@ -153,12 +164,13 @@ class BenchMeasurement:
         config: RunConfig,
         params: dict[str, int] | None = None,
     ) -> None:
-        self.conn, self.binary, self.bench, self.config = conn, binary, bench, config
+        self.conn, self.binary, self.bench = conn, binary, bench
+        self.config = config.for_benchmark(bench)
         self.params = params or {}
         self.done: list[TimedProcess] = []
         # Processes wanted: the configuration's, raised by --precision while a figure's
         # interval is wider than asked (runners.precision).
-        self.target = config.processes
+        self.target = self.config.processes
         self.status = BenchStatus.SUCCESS
         self.reason = ""
         self.duration_s = 0.0
@@ -223,8 +235,8 @@ def measure_benchmark(
     params: dict[str, int] | None = None,
     on_process: Callable[[int], None] | None = None,
 ) -> BenchOutcome:
-    """Measure ``bench`` in ``config.processes`` fresh processes on ``conn``'s host, one
-    after another (:class:`BenchMeasurement`)."""
+    """Measure ``bench`` in fresh processes on ``conn``'s host, one after another
+    (:class:`BenchMeasurement`), as many as ``config.for_benchmark(bench)`` says."""
     run = BenchMeasurement(conn, binary, bench, config, params)
     while run.pending:
         run.step()

@@ -236,7 +236,7 @@ class Pipeline:
         state = self.states[host.name]
         state.set(status=HostStatus.RUNNING, started=utc_now())
         benchmarks = self.plan.remaining(host.name)
-        total = max(1, len(benchmarks) * self.plan.config.processes)
+        total = max(1, sum(self.plan.config.for_benchmark(b).processes for b in benchmarks))
         self.progress.start(host.name, "connecting", total=total)
         one = _Live(host, connect(host, self.plan.connect), state)
         config = self.plan.config
@@ -372,7 +372,7 @@ class Pipeline:
         has fewer is marked failed, so that ``--resume`` measures it again."""
         for turn in one.turns.values():
             if turn.pending and turn.done:
-                whole = len(turn.done) >= self.plan.config.processes
+                whole = len(turn.done) >= turn.config.processes
                 self.finish_bench(one, turn.outcome() if whole else turn.interrupted(why))
 
     def finish_bench(self, one: _Live, outcome: BenchOutcome) -> None:
@@ -397,7 +397,8 @@ class Pipeline:
             state.set(suite=suite.name)
         self.manifest(RunStatus.RUNNING)
         # Processes that did not run (unsupported, failed) count as done.
-        missing = max(0, self.plan.config.processes - len(outcome.processes))
+        wanted = self.plan.config.for_benchmark(outcome.bench).processes
+        missing = max(0, wanted - len(outcome.processes))
         self.progress.update(host, advance=missing)
         if outcome.status is BenchStatus.FAILED:
             self.progress.message(

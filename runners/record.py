@@ -86,6 +86,8 @@ def _process_metadata(
             k.CLOCK_CHECK: "ok" if proc.clock_ok else "OFF: host clock disagrees with controller",
         }
     )
+    if bench.sampling.processes > 1 and isinstance(common.get(k.PROCESSES), int):
+        meta[k.PROCESSES] = int(common[k.PROCESSES]) * bench.sampling.processes
     if result.cpu >= 0:
         meta["cpu_affinity"] = str(result.cpu)
     if first and cal.calibrated:

@@ -32,6 +32,24 @@ class Param:
 
 
 @dataclass(frozen=True, slots=True)
+class Sampling:
+    """How much more than the run's configuration a benchmark's figure is measured: its
+    values per process and its processes are multiplied by these (``list`` reports them;
+    see ``rb_sampling`` in ``suites/src/catalog.c`` for why a benchmark asks for more)."""
+
+    values: int = 1
+    processes: int = 1
+
+    def __str__(self) -> str:
+        """``x4 values x2 processes``: the factors that are not 1."""
+        factors = ((self.values, "values"), (self.processes, "processes"))
+        return " ".join(f"x{n} {what}" for n, what in factors if n > 1)
+
+
+SAMPLING_MAX = 64  # a factor beyond this is a corrupt catalog, not a benchmark's wish
+
+
+@dataclass(frozen=True, slots=True)
 class Benchmark:
     """One entry of the harness's table."""
 
@@ -43,6 +61,7 @@ class Benchmark:
     params: tuple[Param, ...]
     supported: bool
     reason: str
+    sampling: Sampling = Sampling()
 
     def __post_init__(self) -> None:
         if not self.unit.startswith("s/"):
@@ -104,6 +123,13 @@ def _field(obj: dict[str, Any], key: str, kind: type, where: str) -> Any:  # noq
     return value
 
 
+def _sampling(obj: dict[str, Any], where: str) -> Sampling:
+    factors = [_field(obj, key, int, f"{where} sampling") for key in ("values", "processes")]
+    if not all(1 <= f <= SAMPLING_MAX for f in factors):
+        raise ProtocolError(f"{where}: sampling factors {factors} outside 1-{SAMPLING_MAX}")
+    return Sampling(*factors)
+
+
 def parse_catalog(text: str) -> Catalog:
     """Parse the output of ``ringbench-bench list``."""
     try:
@@ -141,6 +167,7 @@ def parse_catalog(text: str) -> Catalog:
                     params=params,
                     supported=_field(item, "supported", bool, where),
                     reason=_field(item, "reason", str, where),
+                    sampling=_sampling(_field(item, "sampling", dict, where), where),
                 )
             )
         except ValueError as exc:

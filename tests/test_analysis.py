@@ -333,11 +333,11 @@ def test_load_of_a_real_local_run_has_the_documented_columns(
     harness: BuildInfo, tmp_path: Path
 ) -> None:
     results = tmp_path / "results"
-    args = ["run", "--local", "--bench", "syscall-null", "--bench", "trap-rdtsc", *QUICK]
+    args = ["run", "--local", "--bench", "syscall-stat", "--bench", "trap-ud2", *QUICK]
     assert main([*args, "--results", str(results)]) == 0
     df = load(the_run(results))
     assert list(df.columns) == COLUMNS
-    assert set(df["benchmark"]) == {"syscall-null", "trap-rdtsc"}
+    assert set(df["benchmark"]) == {"syscall-stat", "trap-ud2"}
     assert len(df) == 2 * 2 * 3  # benchmarks x processes x values
     assert set(df["process"]) == {0, 1}
     assert (df["value_s"] > 0).all() and (df["value_s"] < 1e-3).all()

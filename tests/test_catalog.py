@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ringbench.errors import ProtocolError, UserError
-from suites.catalog import Catalog, parse_catalog
+from suites.catalog import Catalog, Sampling, parse_catalog
 
 REQUIRED = {
     "syscall": {
@@ -97,7 +97,41 @@ def test_catalog_rejects_a_unit_that_is_not_seconds(catalog: Catalog) -> None:
         "params": [],
         "supported": True,
         "reason": "",
+        "sampling": {"values": 1, "processes": 1},
     }
     text = json.dumps({"format": 1, "version": "1", "arch": "x86_64", "benchmarks": [entry]})
     with pytest.raises(ProtocolError, match="not seconds per operation"):
+        parse_catalog(text)
+
+
+def test_some_figures_ask_for_more_sampling_than_the_rest(catalog: Catalog) -> None:
+    """mem-copy's noise comes in bursts longer than a default process, and the cheap
+    figures a run's calibration is judged on need more processes to hold: the harness's
+    table asks the runner for them."""
+    more = {b.name: b.sampling for b in catalog.benchmarks if b.sampling != Sampling()}
+    assert more == {
+        "mem-copy": Sampling(values=4, processes=2),
+        "syscall-null": Sampling(processes=2),
+        "syscall-read": Sampling(processes=2),
+        "trap-rdtsc": Sampling(processes=2),
+    }
+
+
+@pytest.mark.parametrize(
+    "sampling", [{"values": 0, "processes": 1}, {"values": 1, "processes": 10**6}, {"values": 2}]
+)
+def test_a_sampling_factor_out_of_range_is_a_protocol_error(sampling: dict[str, int]) -> None:
+    entry = {
+        "name": "x",
+        "family": "f",
+        "mechanism": "m",
+        "unit": "s/call",
+        "description": "d",
+        "params": [],
+        "supported": True,
+        "reason": "",
+        "sampling": sampling,
+    }
+    text = json.dumps({"format": 1, "version": "1", "arch": "x86_64", "benchmarks": [entry]})
+    with pytest.raises(ProtocolError, match="sampling"):
         parse_catalog(text)

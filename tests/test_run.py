@@ -51,8 +51,8 @@ def test_local_run_writes_a_pyperf_suite_and_manifest(
     suite = pyperf.BenchmarkSuite.load(str(run_dir / "localhost.json"))
     assert sorted(suite.get_benchmark_names()) == ["syscall-null", "trap-cpuid"]
     bench = suite.get_benchmark("syscall-null")
-    assert bench.get_nrun() == 2 and bench.get_unit() == "second"
-    assert len(bench.get_values()) == 4
+    assert bench.get_nrun() == 2 * 2 and bench.get_unit() == "second"  # sampling: x2 processes
+    assert len(bench.get_values()) == 4 * 2
     meta = bench.get_metadata()
     assert meta["binary_sha256"] == harness.sha256
     for key in (
@@ -308,23 +308,46 @@ def test_processes_of_the_benchmarks_take_turns(
     from runners.plan import LOCAL_HOST, RunPlan
 
     config = RunConfig(processes=3, values=3, warmups=0, min_time_s=0.002, workdir=str(workdir))
-    benches = (catalog.get("syscall-null"), catalog.get("trap-rdtsc"))
+    benches = (catalog.get("syscall-stat"), catalog.get("trap-ud2"))
     plan = RunPlan(hosts=(LOCAL_HOST,), benchmarks=benches, config=config)
     recorder = Recorder()
     run_dir = ResultStore(tmp_path).create()
     Pipeline(plan, run_dir, harness, recorder, RunOrigin()).carry_out()
     processes = [e[1:] for e in recorder.events if e[0] == "process"]
     assert processes == [
-        ("syscall-null", "1"),
-        ("trap-rdtsc", "1"),
-        ("syscall-null", "2"),
-        ("trap-rdtsc", "2"),
-        ("syscall-null", "3"),
-        ("trap-rdtsc", "3"),
+        ("syscall-stat", "1"),
+        ("trap-ud2", "1"),
+        ("syscall-stat", "2"),
+        ("trap-ud2", "2"),
+        ("syscall-stat", "3"),
+        ("trap-ud2", "3"),
     ]
     # the benchmarks in the order they finished: the order the host's suite stores them
     stored = json.loads(run_dir.suite_path("localhost").read_text())["benchmarks"]
-    assert [b["metadata"]["name"] for b in stored] == ["syscall-null", "trap-rdtsc"]
+    assert [b["metadata"]["name"] for b in stored] == ["syscall-stat", "trap-ud2"]
+
+
+def test_a_benchmark_that_asks_for_more_sampling_gets_it_and_says_so(
+    harness: BuildInfo, tmp_path: Path, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """mem-copy is measured with 4x the values and 2x the processes of the run's
+    configuration (its catalog entry's sampling); the others as configured."""
+    results = tmp_path / "results"
+    args = ["run", "--local", "--bench", "mem-copy", "--bench", "syscall-null"]
+    args += ["--processes", "2", "--values", "3", "--min-time", "0.002"]
+    args += ["--param", "mem-copy:size_bytes=4194304", "--dir", str(workdir)]
+    assert main([*args, "--results", str(results)]) == 0
+    assert "(syscall-null x2 processes; mem-copy x4 values x2 processes)" in (
+        capsys.readouterr().out
+    )
+    suite = pyperf.BenchmarkSuite.load(str(only_run(results) / "localhost.json"))
+    copy, null = suite.get_benchmark("mem-copy"), suite.get_benchmark("syscall-null")
+    assert (copy.get_nrun(), null.get_nrun()) == (4, 4)
+    assert {len(r.values) for r in copy.get_runs()} == {12}
+    assert {len(r.values) for r in null.get_runs()} == {3}
+    assert copy.get_metadata()["processes"] == 4
+    manifest = json.loads((only_run(results) / "manifest.json").read_text())
+    assert manifest["hosts"]["localhost"]["benchmarks"]["mem-copy"]["processes"] == 4
 
 
 def test_hosts_of_one_machine_take_turns_process_by_process(
@@ -341,7 +364,7 @@ def test_hosts_of_one_machine_take_turns_process_by_process(
     base = dataclasses.replace(LOCAL_HOST, name="base", machine="box")
     guest = dataclasses.replace(LOCAL_HOST, name="guest", machine="box", baseline="base")
     config = RunConfig(processes=2, values=3, warmups=0, min_time_s=0.002, workdir=str(workdir))
-    benches = (catalog.get("syscall-null"), catalog.get("trap-rdtsc"))
+    benches = (catalog.get("syscall-stat"), catalog.get("trap-ud2"))
     plan = RunPlan(hosts=plan_hosts([guest, base]), benchmarks=benches, config=config)
     recorder = Recorder()
     run_dir = ResultStore(tmp_path).create()
@@ -356,7 +379,7 @@ def test_hosts_of_one_machine_take_turns_process_by_process(
     assert processes == [
         (host, bench, str(k))
         for k in (1, 2)
-        for bench in ("syscall-null", "trap-rdtsc")
+        for bench in ("syscall-stat", "trap-ud2")
         for host in ("base", "guest")
     ]
 

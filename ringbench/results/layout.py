@@ -84,6 +84,16 @@ class RunDir:
         return self.path / MANIFEST
 
     @property
+    def log_path(self) -> Path:
+        """The run's log: what went wrong where, with tracebacks the terminal is spared."""
+        return self.path / "run.log"
+
+    @property
+    def lock_path(self) -> Path:
+        """Held (:func:`ringbench.files.locked`) by the process that writes the run."""
+        return self.path / ".lock"
+
+    @property
     def analysis_dir(self) -> Path:
         return self.path / ANALYSIS
 

@@ -40,7 +40,7 @@ from runners.precision import Precision, figure_half_width
 from runners.resume import plan_resume
 from runners.transport import LocalConnection
 from suites.build import build
-from suites.catalog import Catalog, load_catalog
+from suites.catalog import Catalog, Sampling, load_catalog
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -224,10 +224,13 @@ def cmd_run(
         hosts=hosts, benchmarks=benchmarks, config=config, params=params, connect=connect_options
     )
     new = store.create()
+    more = [f"{b.name} {b.sampling}" for b in benchmarks if b.sampling != Sampling()]
     say(
         console,
         f"run {new.run_id}: {len(benchmarks)} benchmarks x {len(hosts)} host(s), "
-        f"{config.processes} processes each, min time {config.min_time_s} s",
+        f"{config.processes} processes of {config.values} values each"
+        + (f" ({'; '.join(more)})" if more else "")
+        + f", min time {config.min_time_s} s",
     )
     origin = RunOrigin(command=tuple(argv), inventory=snapshot)
     return _measure(

@@ -74,6 +74,12 @@ extern const struct bench rb_benches[];
 extern const size_t rb_nbenches;
 const struct bench *rb_find_bench(const char *name);
 
+/* How much more of the run's sampling a benchmark's figure needs: the runner
+ * multiplies its values per process and its number of processes by these
+ * (both 1 for most benchmarks; `list` reports them as "sampling"). */
+struct sampling { unsigned values, processes; };
+struct sampling rb_sampling(const struct bench *b);
+
 /* harness.c: errors, parameters, time, randomness, state, mappings */
 int rb_fail(struct ctx *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

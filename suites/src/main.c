@@ -327,6 +327,11 @@ static int cmd_list(int argc, char **argv)
         json_arr_end(&j);
         json_kbool(&j, "supported", ok);
         json_kstr(&j, "reason", ok ? "" : (reason[0] ? reason : "not supported on this host"));
+        json_key(&j, "sampling");
+        json_obj_begin(&j);
+        json_kint(&j, "values", rb_sampling(b).values);
+        json_kint(&j, "processes", rb_sampling(b).processes);
+        json_obj_end(&j);
         json_obj_end(&j);
     }
     json_arr_end(&j);
