@@ -5,19 +5,28 @@ validity findings): what ``ringbench regress`` writes for a CI job
 (``--junit``, ``--markdown``), and the phrases the terminal table and the
 dashboard share ("held against 195-266 ns over 8 comparable earlier runs
 and the baseline run").
+
+Host names, reasons and findings are text a host may have written: the
+Markdown escapes every character Markdown or HTML would read as syntax
+(:func:`ringbench.results.text.markdown_text`), the JUnit XML is built by
+:mod:`xml.etree.ElementTree`, which escapes it, after the characters XML 1.0
+cannot carry are made visible escapes (:func:`ringbench.results.text.printable`).
 """
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from typing import Any
-from xml.sax.saxutils import quoteattr
 
 import pandas as pd
 
 from analysis.regress import HISTORY_MIN_RUNS
 from analysis.validity import records
+from ringbench.results.text import markdown_code, markdown_text, printable
 from ringbench.units import format_seconds
+
+JUNIT_FORMAT = 1
 
 
 def _span(low: float, high: float, fmt: Callable[[float], str], dash: str = "-") -> str:
@@ -79,6 +88,12 @@ def _case_name(r: Mapping[str, Any]) -> str:
     return bench if r["view"] == "figure" else f"{bench} / {r['baseline_host']}"
 
 
+def _element(parent: ET.Element, tag: str, **attrs: object) -> ET.Element:
+    """A child element whose attributes are printable text (XML 1.0 carries no control
+    character); ElementTree escapes the rest."""
+    return ET.SubElement(parent, tag, {k: printable(v) for k, v in attrs.items()})
+
+
 def junit_xml(result: pd.DataFrame, findings: pd.DataFrame, base: str, current: str) -> str:
     """JUnit XML: one test case per host and benchmark (a ratio to a baseline host is
     named ``benchmark / baseline``); a regression is a failure, an invalid comparison an
@@ -86,51 +101,44 @@ def junit_xml(result: pd.DataFrame, findings: pd.DataFrame, base: str, current: 
     invalid_hosts = {
         f["host"]: f["detail"] for f in records(findings) if f["severity"] == "invalid"
     }
-    cases = []
-    failures = errors = 0
+    root = ET.Element("testsuites")
+    suite = _element(root, "testsuite", name=f"ringbench regress {current} against {base}")
+    properties = _element(suite, "properties")
+    _element(properties, "property", name="baseline", value=base)
+    _element(properties, "property", name="current", value=current)
+    _element(properties, "property", name="ringbench_junit_format", value=JUNIT_FORMAT)
+    cases = failures = errors = 0
     for r in records(result):
-        name = quoteattr(_case_name(r))
-        classname = quoteattr(f"ringbench.{r['host']}")
         summary = (
             f"{_case_name(r)} on {r['host']} ({view_name(r)}): x{r['ratio']:.3f} "
             f"[{r['ratio_low']:.3f}-{r['ratio_high']:.3f}] "
             f"({value_text(r, 'a', format_seconds)} -> {value_text(r, 'b', format_seconds)}), "
             f"q={r['q_value']:.2g}; {held_against(r)}"
         )
-        body = f"<system-out>{_escape(summary)}</system-out>"
+        case = _element(
+            suite, "testcase", classname=f"ringbench.{r['host']}", name=_case_name(r), time=0
+        )
+        cases += 1
         if r["host"] in invalid_hosts:
             errors += 1
-            body = (
-                f"<error message={quoteattr('invalid comparison: ' + invalid_hosts[r['host']])}"
-                f' type="invalid"/>{body}'
-            )
+            message = f"invalid comparison: {invalid_hosts[r['host']]}"
+            _element(case, "error", message=message, type="invalid")
         elif r["change"] == "regression":
             failures += 1
-            message = quoteattr("regression: " + summary)
-            body = f'<failure message={message} type="regression"/>{body}'
-        cases.append(f'<testcase classname={classname} name={name} time="0">{body}</testcase>')
-    missing = [f for f in records(findings) if f["check"] == "host"]
-    for f in missing:
+            _element(case, "failure", message=f"regression: {summary}", type="regression")
+        _element(case, "system-out").text = printable(summary)
+    for f in records(findings):
+        if f["check"] != "host":
+            continue
         errors += 1
-        message = quoteattr(f"{f['host']}: {f['detail']}")
-        cases.append(
-            f'<testcase classname={quoteattr("ringbench." + str(f["host"]))} name="host" '
-            f'time="0"><error message={message} type="missing-host"/></testcase>'
-        )
-    title = quoteattr(f"ringbench regress {current} against {base}")
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f'<testsuites><testsuite name={title} tests="{len(cases)}" failures="{failures}" '
-        f'errors="{errors}">\n<properties><property name="baseline" value={quoteattr(base)}/>'
-        f'<property name="current" value={quoteattr(current)}/>'
-        '<property name="ringbench_junit_format" value="1"/></properties>\n'
-        + "\n".join(cases)
-        + "\n</testsuite></testsuites>\n"
-    )
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        cases += 1
+        case = _element(suite, "testcase", classname=f"ringbench.{f['host']}", name="host", time=0)
+        _element(case, "error", message=f"{f['host']}: {f['detail']}", type="missing-host")
+    suite.set("tests", str(cases))
+    suite.set("failures", str(failures))
+    suite.set("errors", str(errors))
+    ET.indent(root, space="")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"
 
 
 def markdown(
@@ -157,7 +165,7 @@ def markdown(
     if views.get("ratio"):
         compared += f" and {views['ratio']} ratios to a baseline host"
     lines = [
-        f"## ringbench: `{current}` against `{base}`: {verdict}",
+        f"## ringbench: {markdown_code(current)} against {markdown_code(base)}: {verdict}",
         "",
         f"{compared} compared; a change counts when its Benjamini-Hochberg "
         f"q-value is below {alpha:g} and it lies more than {threshold:.0%} beyond the range "
@@ -178,17 +186,18 @@ def markdown(
         ]
         for r in records(rows.sort_values("ratio", ascending=kind == "improvement")):
             lines.append(
-                f"| {r['host']} | {r['benchmark']} | {view_name(r)} | "
+                f"| {markdown_text(r['host'])} | {markdown_text(r['benchmark'])} | "
+                f"{markdown_text(view_name(r))} | "
                 f"{value_text(r, 'a', format_seconds)} | {value_text(r, 'b', format_seconds)} | "
                 f"x{r['ratio']:.3f} [{r['ratio_low']:.3f}-{r['ratio_high']:.3f}] | "
-                f"{r['q_value']:.2g} | {held_against(r)} |"
+                f"{r['q_value']:.2g} | {markdown_text(held_against(r))} |"
             )
         lines.append("")
     if not findings.empty:
         lines += ["### What differs between the runs", "", "| host | check | severity | detail |"]
         lines.append("| --- | --- | --- | --- |")
         for f in records(findings):
-            detail = str(f["detail"]).replace("|", "\\|")
-            lines.append(f"| {f['host']} | {f['check']} | {f['severity']} | {detail} |")
+            cells = (markdown_text(f[k]) for k in ("host", "check", "severity", "detail"))
+            lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)

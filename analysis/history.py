@@ -18,8 +18,15 @@ differently), so the history frame names them in one short, stable string,
 ``settings`` (:func:`settings_key`), that the regression gate filters on
 beside the host's facts (:mod:`analysis.regress`).
 
+What a run holds is data: a run that cannot be read, or holds anything out
+of range (:mod:`ringbench.results.read`, :mod:`ringbench.results.manifest`),
+or whose reading fails in any way, is left out with one line naming it
+(``attrs["skipped"]``, and a warning through the ``progress`` given), and
+the other runs are indexed as usual.
+
 The index is a cache: one that cannot be read, or of another format, is
-rebuilt. Writers are serialized by an exclusive ``fcntl.flock`` on
+rebuilt; an entry of it that is not of the shape written is dropped (and
+its run summarized again). Writers are serialized by an exclusive ``fcntl.flock`` on
 ``<store>/.index.lock`` held around the read-modify-write only; the runs are
 summarized outside the lock, so a waiting writer waits for a file write, not
 for another process's bootstrap. The file itself is replaced atomically, so
@@ -29,6 +36,8 @@ Format history:
 - 1: first version.
 - 2: each run's ``settings`` (the manifest's processes, values, warmups,
   min_time_s and cpu), each host's ``baseline``, each figure's ``params``.
+- 3: no field changed: rebuilt once so that runs indexed before the range
+  checks of results format 2 are checked (a run poisoned before is left out).
 """
 
 from __future__ import annotations
@@ -51,10 +60,11 @@ from analysis.validity import host_facts, records
 from ringbench import __version__
 from ringbench.errors import UserError
 from ringbench.files import atomic_write_text
-from ringbench.progress import SILENT, Progress
+from ringbench.progress import SILENT, Level, Progress
 from ringbench.results import Manifest, ResultStore, RunDir, run_id_time
+from ringbench.results.text import one_line
 
-INDEX_FORMAT = 2
+INDEX_FORMAT = 3
 INDEX_NAME = "index.json"
 LOCK_NAME = ".index.lock"
 LOCK_TIMEOUT_S = 60.0
@@ -79,6 +89,7 @@ FACTS = [
 ]
 # The manifest's config keys that decide what a figure means, in the settings string's order.
 SETTINGS = ["processes", "values", "warmups", "min_time_s", "cpu"]
+SETTING_MAX = 64  # characters of one setting's text
 INDEX_COLUMNS = ["run", "created", "status", "settings", "hosts", "figures", "summarized"]
 HISTORY_COLUMNS = [
     "run",
@@ -106,8 +117,28 @@ def _setting(value: object) -> str:
 
 def settings_of(manifest: Manifest) -> dict[str, Any]:
     """The settings of a run, from its manifest's ``config``: ``SETTINGS`` as recorded
-    (a key the manifest lacks is left out; a manifest without a config gives ``{}``)."""
-    return {k: manifest.config[k] for k in SETTINGS if k in manifest.config}
+    (a key the manifest lacks is left out; a manifest without a config gives ``{}``).
+
+    Raises UserError when a setting is not a short scalar (a number, text of at most
+    ``SETTING_MAX`` characters, a boolean or null)."""
+    settings = {k: manifest.config[k] for k in SETTINGS if k in manifest.config}
+    for key, value in settings.items():
+        if not _setting_ok(value):
+            raise UserError(
+                f"{manifest.run_id}: its setting {key!r} is {one_line(repr(value), 60)}, "
+                "not a number or a short word"
+            )
+    return settings
+
+
+def _setting_ok(value: object) -> bool:
+    if value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return abs(value) < 2**63
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, str) and len(value) <= SETTING_MAX
 
 
 def settings_key(settings: Mapping[str, Any]) -> str:
@@ -171,15 +202,47 @@ def _locked(store: Path, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:
 
 
 def _read_index(store: Path) -> dict[str, dict[str, Any]]:
-    """The indexed runs; nothing when the index is missing, unreadable or of another format."""
+    """The indexed runs; nothing when the index is missing, unreadable or of another format;
+    an entry not of the shape :func:`summarize_run` writes is left out."""
     try:
         data = json.loads((store / INDEX_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     if not isinstance(data, dict) or data.get("format_version") != INDEX_FORMAT:
         return {}
     runs = data.get("runs")
-    return runs if isinstance(runs, dict) else {}
+    if not isinstance(runs, dict):
+        return {}
+    return {name: entry for name, entry in runs.items() if _entry_ok(name, entry)}
+
+
+def _texts(item: object, names: list[str] | tuple[str, ...]) -> bool:
+    return isinstance(item, dict) and all(isinstance(item.get(k), str) for k in names)
+
+
+def _summary_ok(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value) and abs(value) < 2**63
+
+
+def _entry_ok(name: str, entry: object) -> bool:
+    """Whether ``entry`` is an index entry of the run ``name`` as written here."""
+    if not isinstance(entry, dict) or entry.get("run_id") != name:
+        return False
+    if not _texts(entry, ("created", "status")) or not isinstance(entry.get("fingerprint"), dict):
+        return False
+    settings, figures, hosts = entry.get("settings"), entry.get("figures"), entry.get("hosts")
+    if not isinstance(settings, dict) or not all(map(_setting_ok, settings.values())):
+        return False
+    if not isinstance(figures, list) or not isinstance(hosts, dict):
+        return False
+    labels = ("host", "benchmark", "params", *LABELS)
+    if not all(_texts(f, labels) and all(_summary_ok(f.get(k)) for k in SUMMARY) for f in figures):
+        return False
+    return all(_texts(facts, ("baseline", *FACTS)) for facts in hosts.values())
 
 
 def _write_index(store: Path, runs: dict[str, dict[str, Any]]) -> None:
@@ -195,7 +258,7 @@ def _fingerprint(run: RunDir, manifest: Manifest) -> dict[str, Any]:
     suites = []
     for path in run.suite_files():
         st = path.stat()
-        suites.append([path.name, st.st_size, st.st_mtime_ns])
+        suites.append([path.relative_to(run.path).as_posix(), st.st_size, st.st_mtime_ns])
     return {
         "updated": manifest.updated,
         "manifest_mtime_ns": run.manifest_path.stat().st_mtime_ns,
@@ -216,7 +279,8 @@ def _number(x: Any) -> float | int | None:  # noqa: ANN401 - a cell of a frame
 
 
 def summarize_run(run_dir: Path) -> dict[str, Any]:
-    """The index entry of one run directory; raises UserError when it cannot be read."""
+    """The index entry of one run directory; raises UserError when it cannot be read, or
+    holds anything out of range."""
     run = RunDir(run_dir)
     manifest = run.read_manifest()
     fingerprint = _fingerprint(run, manifest)
@@ -249,8 +313,16 @@ def _current(run_dir: Path) -> dict[str, Any] | None:
     run = RunDir(run_dir)
     try:
         return _fingerprint(run, run.read_manifest())
-    except (UserError, OSError):
+    except Exception:  # whatever is wrong: summarize_run says what
         return None
+
+
+def _why(name: str, exc: Exception) -> str:
+    """One line: the run and what is wrong with it (the error's type when it is not one of
+    ringbench's own, which say what is wrong themselves)."""
+    if isinstance(exc, UserError | OSError):
+        return one_line(f"{name}: {exc}")
+    return one_line(f"{name}: cannot be read ({type(exc).__name__}: {exc})")
 
 
 def _update(
@@ -274,8 +346,8 @@ def _update(
         )
         try:
             fresh[path.name] = summarize_run(path)
-        except (UserError, OSError) as exc:
-            skipped[path.name] = f"{path.name}: {exc}"
+        except Exception as exc:  # one run, whatever it holds, never the others
+            skipped[path.name] = _why(path.name, exc)
     with _locked(store):
         # Other writers may have indexed runs meanwhile, even runs created after this
         # one's scan: merge into what the file holds now, checked against the disk now.
@@ -294,6 +366,8 @@ def _update(
             _write_index(store, runs)
     for name in [n for n in skipped if n in runs]:  # indexed by another writer meanwhile
         del skipped[name]
+    for line in skipped.values():
+        progress.message(f"left out of the history: {line}", level=Level.WARNING)
     ordered = dict(sorted(runs.items(), key=lambda kv: (kv[1]["created"], kv[0])))
     return ordered, set(fresh), list(skipped.values())
 
@@ -304,8 +378,9 @@ def update_index(store: Path, progress: Progress = SILENT) -> pd.DataFrame:
 
     ``summarized`` says whether the run was (re)summarized by this call.
     Runs that cannot be read are left out and listed, one line each, in
-    ``attrs["skipped"]``. ``progress`` hears of each run summarized (task
-    ``history``). Raises UserError when ``store`` is not a directory.
+    ``attrs["skipped"]`` (and ``progress`` hears each as a warning). ``progress``
+    hears of each run summarized (task ``history``). Raises UserError when
+    ``store`` is not a directory.
     """
     runs, fresh, skipped = _update(store, progress)
     rows = [
@@ -331,7 +406,8 @@ def history(store: Path, progress: Progress = SILENT) -> pd.DataFrame:
     ``settings`` is the run's settings key (:func:`settings_key`), ``baseline``
     the host's baseline in that run (``""`` for none), ``params`` the
     benchmark's parameters. Updates the index first (:func:`update_index`);
-    ``attrs["skipped"]`` lists the runs left out and why.
+    ``attrs["skipped"]`` lists the runs left out and why, one line each (and
+    ``progress`` hears each as a warning).
     """
     runs, _, skipped = _update(store, progress)
     rows = []
@@ -368,4 +444,6 @@ def history_before(store: Path, run_id: str, progress: Progress = SILENT) -> pd.
     frame = history(store, progress)
     order = list(dict.fromkeys(frame["run"]))
     before = set(order[: order.index(run_id)]) if run_id in order else set(order)
-    return frame[frame["run"].isin(before)]
+    out = frame[frame["run"].isin(before)]
+    out.attrs["skipped"] = list(frame.attrs.get("skipped", []))
+    return out

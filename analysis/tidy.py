@@ -1,10 +1,12 @@
 """Results into one tidy DataFrame: one row per measured value.
 
 ``load(paths)`` reads run directories (``results/<run-id>/``), a results root
-holding many runs, or single ``<host>.json`` pyperf suites, and returns the
-frame of DESIGN.md. pyperf hoists metadata common to every run up to the
-benchmark and the suite; a process's metadata is the three levels merged, the
-innermost winning, exactly as ``pyperf.Run.get_metadata`` sees it.
+holding many runs, or single ``hosts/<host>.json`` pyperf suites, and returns
+the frame of DESIGN.md (a file that cannot be read, or holds a value out of
+range, raises :class:`UserError` naming it: :mod:`ringbench.results.read`).
+pyperf hoists metadata common to every run up to the benchmark and the
+suite; a process's metadata is the three levels merged, the innermost
+winning, exactly as ``pyperf.Run.get_metadata`` sees it.
 
 Columns, in this order:
 
@@ -46,7 +48,6 @@ values of 700 host files load in well under a second
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -56,11 +57,14 @@ from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 import pandas as pd
 
 from ringbench.errors import UserError
 from ringbench.results import Processes, probe_files, read_processes, suite_files
 from ringbench.results import keys as k
+from ringbench.results.layout import host_of, run_of
+from ringbench.results.text import cut, one_line
 
 KEYS = ["run", "host", "virt_class", "baseline", "benchmark", "family", "mechanism", "process"]
 STRING_META = [
@@ -123,7 +127,7 @@ def load(paths: str | Path | Iterable[str | Path]) -> pd.DataFrame:
         overrides = procs.overrides.get(SOURCE.get(column, column), {})
         columns[column] = shape.categorical(cells, overrides)
     columns["process"] = np.repeat(np.asarray(procs.index, dtype=np.int64), shape.counts)
-    columns["value_s"] = _values(procs.values, files)
+    columns["value_s"] = procs.array  # checked: every value a number in range
     for column in NUMERIC_META:
         bench = _numbers(procs.bench_column(column))
         overrides = procs.overrides.get(column, {})
@@ -211,14 +215,6 @@ def _numbers(cells: list[Any]) -> npt.NDArray[np.float64]:
     return out
 
 
-def _values(values: list[float], files: list[Path]) -> npt.NDArray[np.float64]:
-    try:
-        return np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        where = files[0] if len(files) == 1 else f"one of {len(files)} suite files"
-        raise UserError(f"{where}: a value is not a number ({exc})") from None
-
-
 HOST_COLUMNS = [
     "run",
     "host",
@@ -239,38 +235,94 @@ HOST_COLUMNS = [
 ]
 
 
+PROBE_MAX_BYTES = 16 * 2**20  # a probe document is a few KiB
+PROBE_TEXT_MAX = 4096  # characters of one field of a probe document, as shown
+
+
+def _probe_text(value: object) -> str:
+    """A field of a probe document as text: "" for none, bounded."""
+    if value is None or isinstance(value, dict | list):
+        return "" if not value else cut(str(value), PROBE_TEXT_MAX)
+    return cut(str(value), PROBE_TEXT_MAX)
+
+
+def _probe_row(file: Path) -> dict[str, Any]:
+    """One row of :func:`load_hosts`; UserError naming the file when it cannot be one.
+
+    The host is the one the file is named after (a name checked when it was written),
+    never the document's own ``host`` field: what a host wrote is data."""
+    size = file.stat().st_size
+    if size > PROBE_MAX_BYTES:
+        raise UserError(f"{file}: {size} bytes, more than a probe document holds")
+    doc = orjson.loads(file.read_bytes())
+    if not isinstance(doc, dict):
+        raise UserError(f"{file}: not a probe document written by ringbench (not an object)")
+    layers = doc.get("layers") or []
+    facts = doc.get("facts") or {}
+    if not isinstance(layers, list) or not all(isinstance(layer, dict) for layer in layers):
+        raise UserError(f"{file}: 'layers' is not a list of objects")
+    if not isinstance(facts, dict):
+        raise UserError(f"{file}: 'facts' is not an object")
+
+    def evidence(layer: dict[str, Any]) -> str:
+        items = layer.get("evidence") or []
+        items = items if isinstance(items, list) else [items]
+        return "; ".join(_probe_text(i) for i in items)
+
+    disagreements = doc.get("disagreements") or []
+    disagreements = disagreements if isinstance(disagreements, list) else [disagreements]
+    return {
+        "run": run_of(file).name,
+        "host": host_of(file),
+        "virt_class": _probe_text(doc.get("virt_class")),
+        "virt_class_declared": _probe_text(doc.get("virt_class_declared")),
+        "hypervisor": _probe_text(doc.get("hypervisor")),
+        "layers": cut(
+            " > ".join(_probe_text(layer.get("technology")) for layer in layers), PROBE_TEXT_MAX
+        )
+        or "none found",
+        "evidence": cut(
+            " | ".join(
+                f"{_probe_text(layer.get('technology'))}: {evidence(layer)}" for layer in layers
+            ),
+            4 * PROBE_TEXT_MAX,
+        ),
+        "warning": _probe_text(doc.get("warning")),
+        "disagreements": cut("; ".join(_probe_text(d) for d in disagreements), PROBE_TEXT_MAX),
+        **{k: _fact(facts.get(k)) for k in HOST_COLUMNS[9:15]},
+        "collected": _probe_text(doc.get("collected")),
+    }
+
+
+def _fact(value: object) -> object:
+    """A fact as it is when it is a number of 64 bits at most, else as bounded text."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) < 2**63:
+        return value
+    return _probe_text(value)
+
+
 def load_hosts(paths: str | Path | Iterable[str | Path]) -> pd.DataFrame:
-    """One row per (run, host) from the ``<host>.probe.json`` files: what each host is.
+    """One row per (run, host) from the hosts' probe documents: what each host is.
 
     ``layers`` are outermost first (``KVM > User-Mode Linux``); ``evidence``
     gives each layer's evidence, ``layer: item; item``, layers separated by
     `` | ``; ``disagreements`` what the probe's sources said against each other.
+    ``host`` is the host the document's file is named after. A document that
+    cannot be read is left out and named, one line each, in ``attrs["skipped"]``;
+    every text is bounded (:data:`PROBE_TEXT_MAX`), shown as it came (escape it
+    where it is shown).
     """
     rows = []
+    skipped = []
     for file in sorted(set(chain.from_iterable(probe_files(p) for p in _paths(paths)))):
         try:
-            doc = json.loads(file.read_text(encoding="utf-8"))
-            layers = doc.get("layers") or []
-            facts = doc.get("facts") or {}
-        except (OSError, ValueError, AttributeError) as exc:
-            raise UserError(f"{file}: not a probe document written by ringbench ({exc})") from exc
-        rows.append(
-            {
-                "run": file.parent.name,
-                "host": doc.get("host") or file.name.removesuffix(".probe.json"),
-                "virt_class": doc.get("virt_class") or "",
-                "virt_class_declared": doc.get("virt_class_declared") or "",
-                "hypervisor": doc.get("hypervisor") or "",
-                "layers": " > ".join(str(layer.get("technology")) for layer in layers)
-                or "none found",
-                "evidence": " | ".join(
-                    f"{layer.get('technology')}: {'; '.join(layer.get('evidence') or [])}"
-                    for layer in layers
-                ),
-                "warning": doc.get("warning") or "",
-                "disagreements": "; ".join(str(d) for d in doc.get("disagreements") or []),
-                **{k: facts.get(k) for k in HOST_COLUMNS[9:15]},
-                "collected": doc.get("collected") or "",
-            }
-        )
-    return pd.DataFrame(rows, columns=HOST_COLUMNS)
+            rows.append(_probe_row(file))
+        except UserError as exc:
+            skipped.append(one_line(exc))
+        except Exception as exc:  # whatever the file holds: one line, left out
+            skipped.append(one_line(f"{file}: not a probe document written by ringbench ({exc})"))
+    out = pd.DataFrame(rows, columns=HOST_COLUMNS)
+    out.attrs["skipped"] = skipped
+    return out

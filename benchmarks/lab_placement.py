@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ringbench.files import atomic_write_json
+from ringbench.results import RunDir
 from runners.cli.run import cmd_run
 from runners.execute import RunConfig
 from runners.lab.paths import LabPaths
@@ -38,7 +39,7 @@ CONFIG = RunConfig(processes=3, values=5, warmups=1, min_time_s=0.01)
 
 
 def median(run_dir: Path, host: str, bench: str) -> float:
-    suite = pyperf.BenchmarkSuite.load(str(run_dir / f"{host}.json"))
+    suite = pyperf.BenchmarkSuite.load(str(RunDir(run_dir).suite_path(host)))
     return float(statistics.median(suite.get_benchmark(bench).get_values()))
 
 

@@ -3,6 +3,8 @@
 Targets (issue "The local lab"): from cache at most 60 s; from scratch (packages
 installed, nothing cached: root file system, image, keys and the KVM verdict
 removed) at most 6 minutes. Each measurement ends with ``lab down``. Needs root.
+It measures a lab instance of its own (``perf``, in its own directory), so that a
+lab the user has up, and its cache, are left alone.
 Run: ``python -m benchmarks.lab_timing [--skip-scratch] [--json FILE]``.
 """
 
@@ -22,6 +24,7 @@ from rich.table import Table
 from ringbench.files import atomic_write_json
 from runners.cli.progress import LiveProgress
 from runners.lab import lifecycle
+from runners.lab.instance import Instance
 from runners.lab.paths import LabPaths
 
 TARGETS_S = {"from cache": 60.0, "from scratch": 360.0}
@@ -29,7 +32,7 @@ TARGETS_S = {"from cache": 60.0, "from scratch": 360.0}
 
 def clear_cache(paths: LabPaths) -> None:
     """Everything ``lab up`` would reuse: root file systems, images, keys, KVM verdict."""
-    for entry in paths.root.glob("rootfs-*"):
+    for entry in paths.cache.glob("rootfs-*"):
         shutil.rmtree(entry)
     for entry in paths.root.glob("image-*"):
         shutil.rmtree(entry)
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         console.print("the lab needs root")
         return 2
-    paths = LabPaths.default()
+    paths = LabPaths.of(Instance("perf"))
     lifecycle.down(paths)
     runs: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:

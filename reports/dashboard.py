@@ -17,6 +17,9 @@ inline), holding
 
 A ``<select>`` per environment and per family shows and hides the series and
 the tables' rows. The page carries ``<meta name="ringbench-dashboard-format">``.
+Every text on it is escaped (:func:`_e`): host names, facts and findings
+are what hosts wrote. Runs the history leaves out are named on the page and
+through ``progress``.
 
 Format history:
 - 1: first version.
@@ -48,6 +51,7 @@ from ringbench import __version__
 from ringbench.errors import UserError
 from ringbench.files import atomic_write_text
 from ringbench.progress import SILENT, Progress
+from ringbench.results.text import printable
 from ringbench.units import seconds as fmt
 
 DASHBOARD_FORMAT = 2
@@ -125,7 +129,9 @@ def build(store: Path, out: Path, progress: Progress = SILENT) -> Path:
 
 
 def _e(value: object) -> str:
-    return html.escape(str(value))
+    """Text for HTML (every text of the page goes through here: what hosts wrote is in it):
+    control characters as visible escapes, then ``html.escape``, quotes too."""
+    return html.escape(printable(value))
 
 
 def _row(cells: list[str], attrs: str = "") -> str:

@@ -8,6 +8,14 @@ per host, ``regressions.html`` and an ``index.html`` that links them, every
 figure embedded as data, so the folder opens from ``file://`` or publishes
 as it is. A failing cell stops the rendering with :class:`ReportError`,
 which names the notebook, the cell and the error.
+
+No file name comes from what a host wrote: a host's page is named after the
+host its probe document's file is named after (a name checked when it was
+written, :func:`ringbench.results.host_file_problem`), a name that does not
+pass that check, or that another host's takes on a case-insensitive disk,
+gets a numbered page; every path written is checked to lie inside the
+output folder. Probe documents that cannot be read are left out, each named
+in a warning through ``progress``.
 """
 
 from __future__ import annotations
@@ -30,8 +38,9 @@ from analysis.validity import records
 from ringbench import __version__
 from ringbench.errors import UserError
 from ringbench.files import atomic_write_text
-from ringbench.progress import SILENT, Progress
-from ringbench.results import ResultStore
+from ringbench.progress import SILENT, Level, Progress
+from ringbench.results import ResultStore, host_file_key, host_file_problem
+from ringbench.results.text import one_line, printable
 
 REPORT_FORMAT = 1
 HERE = Path(__file__).resolve().parent
@@ -109,6 +118,31 @@ def to_html(nb: nbformat.NotebookNode, title: str) -> str:
     return body.replace("<head>", f"<head>\n{meta}", 1)
 
 
+def host_pages(hosts: Sequence[str]) -> dict[str, str]:
+    """Each host's page file name: ``host-<name>.html``, or ``host-<n>.html`` for a name
+    that cannot be a file name or would share one with another's on a case-insensitive
+    disk (the pages of the report are taken too)."""
+    taken = {host_file_key(n) for n in ("index.html", "overhead.html", "regressions.html")}
+    names: dict[str, str] = {}
+    for number, host in enumerate(hosts, 1):
+        name = f"host-{host}.html"
+        if host_file_problem(host) is not None or host_file_key(name) in taken:
+            name = f"host-{number}.html"
+            while host_file_key(name) in taken:
+                name = name.removesuffix(".html") + "-.html"
+        taken.add(host_file_key(name))
+        names[host] = name
+    return names
+
+
+def inside(folder: Path, name: str) -> Path:
+    """``folder / name``, :class:`UserError` unless it lies inside ``folder``."""
+    path = folder / name
+    if path.resolve().parent != folder.resolve():
+        raise UserError(f"{one_line(name, 80)!r}: not a file name inside {folder}")
+    return path
+
+
 def pages(run: Path, compare_with: Sequence[Path], results: Path) -> list[Page]:
     """What to render for one run: the main report, each host, the regressions."""
     hosts = sorted(load_hosts(run)["host"])
@@ -117,11 +151,11 @@ def pages(run: Path, compare_with: Sequence[Path], results: Path) -> list[Page]:
     out += [
         Page(
             "host.ipynb",
-            f"host-{h}.html",
+            page,
             f"Host {h}",
             {"runs": [str(run)], "host": h, **common},
         )
-        for h in hosts
+        for h, page in host_pages(hosts).items()
     ]
     history = [str(p) for p in compare_with] + [str(run)]
     out.append(
@@ -130,14 +164,15 @@ def pages(run: Path, compare_with: Sequence[Path], results: Path) -> list[Page]:
     return out
 
 
+def _e(value: object) -> str:
+    """Text for HTML: control characters as visible escapes, then ``html.escape``."""
+    return html.escape(printable(value))
+
+
 def _index(run: Path, rendered: list[Page], hosts: list[dict[str, Any]]) -> str:
-    items = "\n".join(
-        f'<li><a href="{html.escape(p.html)}">{html.escape(p.title)}</a></li>' for p in rendered
-    )
+    items = "\n".join(f'<li><a href="{_e(p.html)}">{_e(p.title)}</a></li>' for p in rendered)
     rows = "\n".join(
-        "<tr>"
-        + "".join(f"<td>{html.escape(h[k])}</td>" for k in ("host", "virt_class", "layers"))
-        + "</tr>"
+        "<tr>" + "".join(f"<td>{_e(h[k])}</td>" for k in ("host", "virt_class", "layers")) + "</tr>"
         for h in hosts
     )
     return f"""<!DOCTYPE html>
@@ -145,15 +180,15 @@ def _index(run: Path, rendered: list[Page], hosts: list[dict[str, Any]]) -> str:
 <head>
 <meta charset="utf-8">
 <meta name="ringbench-report-format" content="{REPORT_FORMAT}">
-<title>ringbench report {html.escape(run.name)}</title>
+<title>ringbench report {_e(run.name)}</title>
 <style>
 body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; line-height: 1.4; }}
 table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 0.3em 0.6em; }}
 </style>
 </head>
 <body>
-<h1>ringbench report: run {html.escape(run.name)}</h1>
-<p>Written by ringbench {html.escape(__version__)} from <code>{html.escape(str(run))}</code>.</p>
+<h1>ringbench report: run {_e(run.name)}</h1>
+<p>Written by ringbench {_e(__version__)} from <code>{_e(run)}</code>.</p>
 <h2>Reports</h2>
 <ul>
 {items}
@@ -188,21 +223,28 @@ def render(
             raise UserError(f"no runs in {results}: run 'ringbench run' or 'nox -s bench' first")
         chosen = every[-2:]
     run, history = chosen[-1], chosen[:-1]
-    out = out_root / run.name
+    folder = run.resolve().name
+    if host_file_problem(folder) is not None:
+        raise UserError(f"{run}: a report folder cannot be named {one_line(folder, 80)!r}")
+    out_root.mkdir(parents=True, exist_ok=True)
+    out = inside(out_root, folder)
     out.mkdir(parents=True, exist_ok=True)
+    found = load_hosts(run)
+    for line in found.attrs.get("skipped", []):
+        progress.message(f"left out of the report: {line}", level=Level.WARNING)
     rendered: list[Page] = []
     todo = pages(run, history, results)
     progress.start("reports", "executing the notebooks", total=len(todo))
     for page in todo:
         progress.update("reports", completed=len(rendered), description=f"executing {page.title}")
         nb = execute(HERE / page.notebook, page.parameters)
-        atomic_write_text(out / page.html, to_html(nb, f"{page.title}: {run.name}"))
+        atomic_write_text(inside(out, page.html), to_html(nb, f"{page.title}: {run.name}"))
         rendered.append(page)
-    hosts = load_hosts(run)[["host", "virt_class", "layers"]].astype(str)
-    atomic_write_text(out / "index.html", _index(run, rendered, records(hosts)))
+    hosts = found[["host", "virt_class", "layers"]].astype(str)
+    atomic_write_text(inside(out, "index.html"), _index(run, rendered, records(hosts)))
     progress.finish("reports", "rendered")
     atomic_write_text(
-        out / "report.json",
+        inside(out, "report.json"),
         json.dumps(
             {
                 "format_version": REPORT_FORMAT,

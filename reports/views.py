@@ -3,6 +3,11 @@
 The notebooks stay light: each cell calls one of these or a function of
 :mod:`analysis`. Everything here takes DataFrames and returns a DataFrame
 for display or a Markdown string whose every number comes from the data.
+
+A Markdown string reaches the rendered report as HTML, raw HTML and all
+(nbconvert passes it through): every text of it that came from a host or a
+file (host names, classes, benchmarks, run ids) goes through :func:`md` or
+:func:`code`, which the notebooks use too. DataFrames are escaped by pandas.
 """
 
 from __future__ import annotations
@@ -20,6 +25,19 @@ from analysis.validity import records
 from ringbench import units
 from ringbench.errors import UserError
 from ringbench.results import ResultStore
+from ringbench.results.text import markdown_code, markdown_text
+
+
+def md(value: object) -> str:
+    """Text a host or a file gave, for a Markdown string: every syntax character escaped,
+    on one line."""
+    return markdown_text(value)
+
+
+def code(value: object) -> str:
+    """An identifier (a run id, a benchmark) as a Markdown code span, escaped text when it
+    cannot be one."""
+    return markdown_code(value)
 
 
 def resolve_runs(runs: Sequence[str], results_dir: str, default: int = 1) -> list[Path]:
@@ -76,7 +94,7 @@ def family_table(summary: pd.DataFrame, overhead: pd.DataFrame, family: str) -> 
 def calibration_note(known: pd.DataFrame, overhead: pd.DataFrame) -> str:
     """The run's calibration line (:func:`analysis.calibration.summary_line`) as Markdown,
     and, when it is flagged, what that means for the other ratios."""
-    text = f"`{summary_line(known, overhead)}`"
+    text = md(summary_line(known, overhead))
     if flagged(known):
         text += (
             "\n\n**The run is flagged**: a ratio whose truth is ×1.00 came out more than "
@@ -178,10 +196,10 @@ def conclusion(
         dearer = int((rows["verdict"] == "dearer").sum())
         same = int((rows["verdict"] == "same").sum())
         text = (
-            f"- **{host}** ({first['virt_class']}) against {first['baseline']}: geometric mean "
-            f"ratio {times(_geomean(rows['ratio']))} over {len(rows)} benchmarks; {dearer} "
-            f"resolved as dearer, {same} not distinguishable from the baseline. Largest: "
-            f"`{worst['benchmark']}` {times(worst['ratio'])} "
+            f"- **{md(host)}** ({md(first['virt_class'])}) against {md(first['baseline'])}: "
+            f"geometric mean ratio {times(_geomean(rows['ratio']))} over {len(rows)} "
+            f"benchmarks; {dearer} resolved as dearer, {same} not distinguishable from the "
+            f"baseline. Largest: {code(worst['benchmark'])} {times(worst['ratio'])} "
             f"{interval(worst['ratio_low'], worst['ratio_high'])}."
         )
         ring = _mechanism(mech, host, "ring transition")
@@ -202,5 +220,5 @@ def conclusion(
         )
     if known is not None:
         line = summary_line(known, overhead).removeprefix("calibration: ")
-        lines.append(f"- Calibration: {line}.")
+        lines.append(f"- Calibration: {md(line)}.")
     return "\n".join(lines)

@@ -8,11 +8,14 @@ done, a closing note, and messages. The command line implements it with
 rich's live display (:mod:`runners.cli.progress`); tests record it or pass
 :data:`SILENT`. Implementations must be safe to call from several threads.
 
-Messages are plain text, never markup: whatever a host sent may be in them.
+Messages and descriptions are plain text, never markup: whatever a host sent
+may be in them. :class:`Guarded` keeps a display that fails from failing the
+work it shows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
 from typing import Protocol
 
@@ -72,3 +75,43 @@ class Silent:
 
 
 SILENT: Progress = Silent()
+
+
+class Guarded:
+    """A :class:`Progress` that hands what its ``inner`` display raises to ``failed(task,
+    what, exc)`` instead of to the work being shown: a display going wrong never stops it."""
+
+    def __init__(self, inner: Progress, failed: Callable[[str, str, Exception], None]) -> None:
+        self.inner = inner
+        self.failed = failed
+
+    def _safely(self, task: str, show: Callable[[], None]) -> None:
+        try:
+            show()
+        except Exception as exc:
+            self.failed(task, "the progress display", exc)
+
+    def start(self, task: str, description: str, *, total: float | None = None) -> None:
+        self._safely(task, lambda: self.inner.start(task, description, total=total))
+
+    def update(
+        self,
+        task: str,
+        *,
+        advance: float = 0,
+        completed: float | None = None,
+        total: float | None = None,
+        description: str | None = None,
+    ) -> None:
+        self._safely(
+            task,
+            lambda: self.inner.update(
+                task, advance=advance, completed=completed, total=total, description=description
+            ),
+        )
+
+    def finish(self, task: str, description: str, *, ok: bool = True) -> None:
+        self._safely(task, lambda: self.inner.finish(task, description, ok=ok))
+
+    def message(self, text: str, *, level: Level = Level.INFO) -> None:
+        self._safely("-", lambda: self.inner.message(text, level=level))

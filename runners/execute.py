@@ -5,6 +5,12 @@ takes at least ``min_time``; every later process measures the same number of
 operations, so the spread across processes is layout and scheduling noise,
 not a change of method. Each process is checked against the controller's
 clock.
+
+What a process prints is the host's data (:mod:`suites.protocol` bounds and
+checks it): whatever it is, and whatever the exit code, a process that did
+not produce a result ends its benchmark FAILED (or UNSUPPORTED) with one
+line naming the host, never with an exception out of :meth:`BenchMeasurement.step`
+other than a lost host.
 """
 
 from __future__ import annotations
@@ -15,15 +21,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from ringbench.errors import CommandError, HarnessError, UnsupportedBenchmark
+from ringbench.errors import CommandError, HarnessError, ProtocolError, UnsupportedBenchmark
 from ringbench.results import BenchEntry, BenchStatus
 from runners.transport import CommandTimedOut, Connection
 from suites.catalog import Benchmark
-from suites.protocol import ProcessResult, parse_run_output
+from suites.protocol import MAX_MESSAGE_CHARS, ProcessResult, excerpt, parse_run_output
 
 # Tolerance of the clock check: a guest clock this far outside the
 # controller's window around a process is reported.
 CLOCK_TOLERANCE_S = 0.5
+EXIT_OK = 0
+EXIT_UNSUPPORTED = 3  # PROTOCOL.md, "Exit codes"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +51,7 @@ class RunConfig:
     min_time_s: float = 0.01
     cpu: int | Literal["auto"] | None = "auto"
     workdir: str = "."
-    process_timeout_s: float = 180.0
+    process_timeout_s: float = 120.0
 
     def __post_init__(self) -> None:
         if self.processes < 1 or self.values < 1 or self.warmups < 0:
@@ -131,20 +139,50 @@ def harness_argv(
     return argv
 
 
+def _stderr_tail(stderr: str) -> str:
+    """The last line of stderr, printable and short."""
+    lines = stderr.strip().splitlines()[-1:] or ["no message"]
+    return excerpt(lines[0].strip(), MAX_MESSAGE_CHARS)
+
+
+def _named(exc: HarnessError, host: str) -> HarnessError:
+    """``exc`` again, its message starting with the host's name."""
+    if isinstance(exc, UnsupportedBenchmark):
+        return UnsupportedBenchmark(exc.bench, exc.reason, host=host)
+    return type(exc)(exc.detail, host=host)
+
+
 def run_process(conn: Connection, argv: list[str], timeout_s: float) -> TimedProcess:
-    """Run one harness process and parse what it printed."""
+    """Run one harness process and parse what it printed.
+
+    Exit 0 must come with a result, exit 3 with an ``unsupported`` record;
+    another exit code is the ``error`` record's message, or the code and the
+    last line of stderr (and what was wrong with stdout, when it was out of
+    format). Every error names the host.
+    """
     launched = time.time()
-    result = conn.run(argv, timeout_s=timeout_s, check=False)
-    returned = time.time()
-    if result.exited == 3 or result.exited == 0:
-        parsed = parse_run_output(result.stdout)  # raises UnsupportedBenchmark on exit 3
-        return TimedProcess(parsed, launched, returned)
     try:
-        parse_run_output(result.stdout)
+        result = conn.run(argv, timeout_s=timeout_s, check=False)
+    except UnicodeDecodeError:
+        raise ProtocolError(
+            "the harness printed bytes that are not UTF-8", host=conn.host
+        ) from None
+    returned = time.time()
+    try:
+        parsed = parse_run_output(result.stdout)
+    except ProtocolError as exc:
+        if result.exited == EXIT_OK:
+            raise ProtocolError(exc.detail, host=conn.host) from None
+        why = f"harness exited {result.exited}: {_stderr_tail(result.stderr)}"
+        raise ProtocolError(f"{why} (stdout: {exc.detail})", host=conn.host) from None
     except HarnessError as exc:
-        raise HarnessError(exc.detail, host=conn.host) from None
-    tail = result.stderr.strip().splitlines()[-1:] or ["no message"]
-    raise HarnessError(f"harness exited {result.exited}: {tail[0]}", host=conn.host)
+        raise _named(exc, conn.host) from None
+    if result.exited == EXIT_OK:
+        return TimedProcess(parsed, launched, returned)
+    if result.exited == EXIT_UNSUPPORTED:
+        raise ProtocolError("harness exited 3 (unsupported) but printed a result", host=conn.host)
+    why = f"harness exited {result.exited}: {_stderr_tail(result.stderr)}"
+    raise HarnessError(f"{why} (after printing a whole result)", host=conn.host)
 
 
 class BenchMeasurement:

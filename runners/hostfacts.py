@@ -6,6 +6,15 @@ pyperf has a name for the fact: ``hostname``, ``cpu_model_name``,
 ``cpu_count``, ``platform``, ``boot_time``). A fact that cannot be read is
 left out, never guessed. The reader is the only thing that knows whether the
 host is this machine or a remote one.
+
+What a host's files say is data: a file longer than :data:`MAX_FILE_CHARS`
+counts as unreadable, text facts are made printable and cut to
+:data:`MAX_FACT_CHARS`, and a number that is not a plain integer within its
+range (``btime`` in /proc/stat within 2000..2100, memory sizes within
+int64) is left out and named in ``facts_unparsable``: these facts only
+inform a reader, so a weird line costs the fact, not the host. Output that
+is not even the reading script's (more than :data:`MAX_BATCH_CHARS`, text
+that is not UTF-8) is that host's :class:`ProtocolError`.
 """
 
 from __future__ import annotations
@@ -15,11 +24,18 @@ import secrets
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
-from ringbench.errors import CommandError
+from ringbench.errors import CommandError, ProtocolError
 from runners.transport import Connection
+from suites.protocol import EPOCH_2000_S, EPOCH_2100_S, excerpt, parse_uint
 
 Metadata = dict[str, str | int | float]
 READ_TIMEOUT_S = 20.0
+MAX_FILE_CHARS = 1024 * 1024  # /proc/cpuinfo of 256 CPUs is ~0.4 MB
+MAX_BATCH_CHARS = 16 * 1024 * 1024
+MAX_FACT_CHARS = 4096  # the longest kernel command line Linux accepts
+MAX_LISTING = 256  # entries of a directory listing
+UNPARSABLE = "facts_unparsable"  # the facts left out because the host's text made no sense
+_ENTRY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 VULNERABILITIES = "/sys/devices/system/cpu/vulnerabilities"
 _CPUFREQ = "/sys/devices/system/cpu/cpu0/cpufreq"
 # Every path the collectors read, fetched in one round trip.
@@ -82,12 +98,20 @@ _READ_SCRIPT = (
 
 
 def parse_batch(output: str, boundary: str) -> dict[str, tuple[str, str]]:
-    """``{path: (kind, text)}`` from the output of :data:`_READ_SCRIPT`."""
+    """``{path: (kind, text)}`` from the output of :data:`_READ_SCRIPT`.
+
+    A kind other than f/d/e/n, or a file longer than :data:`MAX_FILE_CHARS`,
+    counts as unreadable (``e``); the first answer for a path wins.
+    """
+    if len(output) > MAX_BATCH_CHARS:
+        raise ProtocolError(f"reading files printed more than {MAX_BATCH_CHARS} characters")
     found: dict[str, tuple[str, str]] = {}
     for chunk in output.split(f"\n{boundary} ")[1:]:
         path, _, rest = chunk.partition("\n")
         kind, _, text = rest.partition("\n")
-        found[path] = (kind, text)
+        if kind not in ("f", "d", "e", "n") or len(text) > MAX_FILE_CHARS:
+            kind, text = "e", ""
+        found.setdefault(path, (kind, text))
     return found
 
 
@@ -118,6 +142,12 @@ class HostReader:
             found = parse_batch(result.stdout, boundary)
         except CommandError:
             found = {}
+        except UnicodeDecodeError:  # a local host's files, decoded strictly
+            raise ProtocolError(
+                "reading files printed text that is not UTF-8", host=self.conn.host
+            ) from None
+        except ProtocolError as exc:
+            raise ProtocolError(exc.detail, host=self.conn.host) from None
         for path in todo:
             self._seen[path] = found.get(path, ("n", ""))
 
@@ -134,16 +164,24 @@ class HostReader:
         return self._get(path)[0] != "n"
 
     def listdir(self, path: str) -> list[str] | None:
+        """The entries of a directory whose names are plain (letters, digits, ``_.-``; at
+        most :data:`MAX_LISTING` of them), or None when it cannot be listed."""
         kind, text = self._get(path)
-        return text.split() if kind == "d" else None
+        if kind != "d":
+            return None
+        names = [
+            name for name in text.split() if _ENTRY.fullmatch(name) and name not in (".", "..")
+        ]
+        return names[:MAX_LISTING]
 
     def command(self, argv: list[str]) -> str | None:
-        """The command's stdout, or None when it is missing or fails."""
+        """The command's stdout (at most :data:`MAX_FILE_CHARS`), or None when it is
+        missing, fails or prints more or other than text."""
         try:
             result = self.conn.run(argv, timeout_s=READ_TIMEOUT_S, check=False)
-        except (CommandError, OSError):
+        except (CommandError, OSError, UnicodeDecodeError):
             return None
-        return result.stdout if result.ok else None
+        return result.stdout if result.ok and len(result.stdout) <= MAX_FILE_CHARS else None
 
 
 def first_line(text: str | None) -> str | None:
@@ -153,11 +191,36 @@ def first_line(text: str | None) -> str | None:
     return text.strip().splitlines()[0].strip()
 
 
+def clean(text: str) -> str:
+    """A text fact as it is stored: whitespace runs as one space, printable, at most
+    :data:`MAX_FACT_CHARS` characters."""
+    return excerpt(" ".join(text.split()), MAX_FACT_CHARS)
+
+
 def _put(metadata: Metadata, key: str, value: str | int | float | None) -> None:
     if isinstance(value, str):
-        value = " ".join(value.split())
+        value = clean(value)
     if value is not None and value != "":
         metadata[key] = value
+
+
+def unparsable(metadata: Metadata, key: str) -> None:
+    """Record that the fact ``key`` was left out because the host's text made no sense."""
+    known = str(metadata.get(UNPARSABLE, "")).split()
+    metadata[UNPARSABLE] = " ".join(sorted({*known, key}))
+
+
+def _field(text: str, name: str, metadata: Metadata, key: str, *, lo: int, hi: int) -> int | None:
+    """The integer after ``name`` at the start of a line of ``text``, in ``lo..hi``; a
+    field that is there but no such integer is recorded as unparsable."""
+    match = re.search(rf"^{name}[ \t]+(\S*)", text, re.MULTILINE)
+    if match is None:
+        return None
+    try:
+        return parse_uint(match.group(1), name, lo=lo, hi=hi)
+    except ProtocolError:
+        unparsable(metadata, key)
+        return None
 
 
 def collect_system(reader: HostReader, metadata: Metadata) -> None:
@@ -177,9 +240,9 @@ def collect_system(reader: HostReader, metadata: Metadata) -> None:
     _put(metadata, "kernel_cmdline", first_line(reader.read("/proc/cmdline")))
     stat = reader.read("/proc/stat")
     if stat:
-        match = re.search(r"^btime\s+(\d+)", stat, re.MULTILINE)
-        if match:
-            boot = datetime.fromtimestamp(int(match.group(1)), tz=UTC)
+        btime = _field(stat, "btime", metadata, "boot_time", lo=EPOCH_2000_S, hi=EPOCH_2100_S)
+        if btime is not None:
+            boot = datetime.fromtimestamp(btime, tz=UTC)
             _put(metadata, "boot_time", boot.strftime("%Y-%m-%d %H:%M:%S"))
 
 
@@ -191,8 +254,8 @@ def parse_cpuinfo(text: str) -> Metadata:
         out["cpu_count"] = len(processors)
     for key, field in (("cpu_model_name", "model name"), ("cpu_vendor", "vendor_id")):
         match = re.search(rf"^{field}\s*:\s*(.+)$", text, re.MULTILINE)
-        if match:
-            out[key] = " ".join(match.group(1).split())
+        if match and match.group(1).strip():
+            out[key] = clean(match.group(1))
     flags = re.search(r"^flags\s*:\s*(.*)$", text, re.MULTILINE)
     if flags:
         out["cpu_hypervisor_flag"] = "yes" if "hypervisor" in flags.group(1).split() else "no"
@@ -254,9 +317,9 @@ def collect_memory(reader: HostReader, metadata: Metadata) -> None:
     if not meminfo:
         return
     for key, field in (("mem_total_kib", "MemTotal"), ("hugepages_total", "HugePages_Total")):
-        match = re.search(rf"^{field}:\s+(\d+)", meminfo, re.MULTILINE)
-        if match:
-            metadata[key] = int(match.group(1))
+        value = _field(meminfo, f"{field}:", metadata, key, lo=0, hi=2**63 - 1)
+        if value is not None:
+            metadata[key] = value
 
 
 COLLECTORS: tuple[Callable[[HostReader, Metadata], None], ...] = (

@@ -11,8 +11,11 @@ Shape (an existing Ansible YAML inventory works as it is)::
 
 Variables are inherited group -> child group -> host, as in Ansible. ringbench's
 own keys are ``virt_class``, ``machine``, ``baseline`` and ``hypervisor``; other
-tools' variables are ignored, passwords refused. ``ProxyJump`` is read from
-``ansible_ssh_common_args`` (or ``ansible_ssh_extra_args``). Every error is one
+tools' variables are ignored (and kept nowhere), passwords of every kind refused
+(ringbench logs in with keys and never becomes root). ``ProxyJump`` is read from
+``ansible_ssh_common_args`` (or ``ansible_ssh_extra_args``). A key file others can
+read is refused, as OpenSSH refuses it; so are host names that cannot name a file,
+or would name another host's (``h1`` and ``H1``). Every error is one
 line, ``PATH:LINE: what is wrong: what to do``; :mod:`runners.inventory_yaml`
 reads the file and walks the groups.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fnmatch
+import os
 import re
 import shlex
 import stat
@@ -30,7 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ringbench.errors import UserError
-from runners.inventory_yaml import PendingHost, Walker, located, quote, read_yaml
+from ringbench.results import host_file_key, host_file_problem
+from runners.inventory_yaml import PendingHost, Walker, is_password, located, quote, read_yaml
 
 VIRT_CLASSES = (
     "bare-metal",
@@ -84,6 +89,7 @@ class Host:
 class Inventory:
     path: Path
     hosts: tuple[Host, ...]
+    sha256: str = ""  # of the bytes the hosts were read from
 
     def get(self, name: str) -> Host:
         for host in self.hosts:
@@ -164,19 +170,77 @@ def parse_cpus(text: str) -> tuple[int, ...]:
 
 
 def _key_problem(path: Path) -> str | None:
-    """Why ssh could not read the key file at ``path``, or ``None``."""
+    """Why ssh would not use the key file at ``path`` (what is wrong: what to do), or None."""
+    fix = (
+        "fix ansible_ssh_private_key_file (relative paths start at the inventory's "
+        "directory) or create the key"
+    )
     try:
-        if not stat.S_ISREG(path.stat().st_mode):
-            return "is not a file"
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            return f"key file {path} is not a file: {fix}"
+        if info.st_uid == os.getuid() and info.st_mode & 0o077:
+            # As OpenSSH: "UNPROTECTED PRIVATE KEY FILE", and it will not use the key.
+            return (
+                f"permissions 0{info.st_mode & 0o777:03o} for {path} are too open "
+                f"(others can read the private key; ssh refuses it): "
+                f"chmod 600 {shlex.quote(str(path))}"
+            )
         with path.open("rb"):
             return None
     except FileNotFoundError:
-        return "does not exist"
+        return f"key file {path} does not exist: {fix}"
     except OSError as exc:
-        return f"cannot be read ({exc.strerror or exc})"
+        return f"key file {path} cannot be read ({exc.strerror or exc}): {fix}"
+
+
+def _password_refusal(walker: Walker, pending: PendingHost) -> UserError | None:
+    """The refusal of a host whose variables hold a password; None when they hold none.
+
+    The one place passwords are refused: the value was never kept (only the
+    variable's name and line), and nothing of the host is built past this.
+    """
+    for key, setting in pending.vars.items():
+        if not is_password(key):
+            continue
+        where = setting.where
+        if where != f"host {quote(pending.name)}":
+            where += f", for host {quote(pending.name)}"
+        return walker.fail(
+            setting.line,
+            f"{quote(key)} in {where}: ringbench never uses passwords (to log in, "
+            "nor for sudo or su): remove it and log in with a key "
+            "(ansible_ssh_private_key_file or ssh-agent)",
+        )
+    return None
+
+
+def _check_names(walker: Walker, pending: dict[str, PendingHost]) -> None:
+    """Refuse host names that cannot name the host's result files, or name another's.
+
+    :func:`ringbench.results.host_file_problem` says what a file name can be;
+    two names with one :func:`ringbench.results.host_file_key` (``h1`` and ``H1``)
+    would be one file on a case-insensitive disk.
+    """
+    taken: dict[str, str] = {}  # host_file_key -> the first host with it
+    for name, host in pending.items():
+        problem = host_file_problem(name)
+        if problem is not None:
+            raise walker.fail(host.line, f"host name {quote(name)} {problem}: rename the host")
+        other = taken.setdefault(host_file_key(name), name)
+        if other != name:
+            raise walker.fail(
+                host.line,
+                f"host {quote(name)} and host {quote(other)} (line {pending[other].line}) "
+                "differ only in case: their result files would be one file on a "
+                "case-insensitive disk: rename one of them",
+            )
 
 
 def _build_host(walker: Walker, pending: PendingHost) -> Host:
+    refusal = _password_refusal(walker, pending)
+    if refusal is not None:
+        raise refusal
     name, settings = pending.name, pending.vars
 
     def text(key: str) -> str | None:
@@ -216,11 +280,7 @@ def _build_host(walker: Walker, pending: PendingHost) -> Host:
             ) from None
         problem = _key_problem(key_path) if CONNECTIONS[connection] == "ssh" else None
         if problem:
-            raise fail(
-                "ansible_ssh_private_key_file",
-                f"key file {key_path} {problem}: fix ansible_ssh_private_key_file "
-                "(relative paths start at the inventory's directory) or create the key",
-            )
+            raise fail("ansible_ssh_private_key_file", problem)
         key_file = str(key_path)
     port = text("ansible_port")
     harness_cpu = text("harness_cpu")
@@ -254,62 +314,79 @@ def _build_host(walker: Walker, pending: PendingHost) -> Host:
 
 
 def _resolve_machines(hosts: dict[str, Host]) -> dict[str, Host]:
-    """A host that names no machine runs on its baseline's (or is its own machine)."""
-    resolved: dict[str, Host] = {}
+    """A host that names no machine runs on its baseline's (or is its own machine).
+
+    Each chain of baselines is walked once (baselines are known and acyclic here).
+    """
+    machine: dict[str, str] = {}
     for host in hosts.values():
-        cursor, seen = host, {host.name}
-        while not cursor.machine and cursor.baseline in hosts and cursor.baseline not in seen:
-            seen.add(cursor.baseline)
+        chain: list[str] = []
+        cursor = host
+        while cursor.name not in machine and not cursor.machine and cursor.baseline:
+            chain.append(cursor.name)
             cursor = hosts[cursor.baseline]
-        resolved[host.name] = dataclasses.replace(host, machine=cursor.machine or cursor.name)
-    return resolved
+        end = machine.setdefault(cursor.name, cursor.machine or cursor.name)
+        machine.update(dict.fromkeys(chain, end))
+    return {name: dataclasses.replace(h, machine=machine[name]) for name, h in hosts.items()}
 
 
 def _check_baselines(
     walker: Walker, pending: dict[str, PendingHost], hosts: dict[str, Host]
 ) -> None:
-    def fail(host: Host, message: str) -> UserError:
-        return walker.fail(
-            pending[host.name].vars["baseline"].line, f"host {quote(host.name)}: {message}"
-        )
+    """Every baseline is another host of the inventory, and no chain of them loops.
+
+    Each host is walked past once: a chain stops at a host already known to end.
+    """
+
+    def fail(name: str, message: str) -> UserError:
+        return walker.fail(pending[name].vars["baseline"].line, f"host {quote(name)}: {message}")
 
     for host in hosts.values():
         if host.baseline == host.name:
             raise fail(
-                host,
+                host.name,
                 "is its own baseline: name another host on the same machine, "
                 "or set baseline only on the hosts measured against this one",
             )
         if host.baseline is not None and host.baseline not in hosts:
             close = difflib.get_close_matches(host.baseline, hosts, n=1)
             hint = f"did you mean '{close[0]}'?" if close else "name a host of this inventory"
-            raise fail(host, f"unknown baseline {quote(host.baseline)}: {hint}")
-    for host in hosts.values():
-        chain = [host.name]
-        cursor = host.baseline
-        while cursor is not None:
+            raise fail(host.name, f"unknown baseline {quote(host.baseline)}: {hint}")
+    ends: set[str] = set()  # hosts whose chain of baselines is known to end
+    for start in hosts:
+        chain: dict[str, None] = {}  # this walk, in order
+        cursor: str | None = start
+        while cursor is not None and cursor not in ends:
             if cursor in chain:
+                walked = list(chain)
+                ring = [*walked[walked.index(cursor) :], cursor]
                 raise fail(
-                    host,
-                    f"baselines form a cycle: {' -> '.join([*chain, cursor])}: "
+                    ring[0],
+                    f"baselines form a cycle: {' -> '.join(ring)}: "
                     "a baseline host has no baseline of its own",
                 )
-            chain.append(cursor)
+            chain[cursor] = None
             cursor = hosts[cursor].baseline
+        ends.update(chain)
+
+
+def _check_machines(
+    walker: Walker, pending: dict[str, PendingHost], hosts: dict[str, Host]
+) -> None:
     for host in hosts.values():
         base = hosts[host.baseline] if host.baseline else None
         if base is not None and base.machine != host.machine:
-            raise fail(
-                host,
-                f"runs on machine {quote(host.machine)} but its baseline "
-                f"{quote(base.name)} on {quote(base.machine)}: overhead needs "
+            raise walker.fail(
+                pending[host.name].vars["baseline"].line,
+                f"host {quote(host.name)}: runs on machine {quote(host.machine)} but its "
+                f"baseline {quote(base.name)} on {quote(base.machine)}: overhead needs "
                 "the same hardware (set 'machine' on both)",
             )
 
 
 def load_inventory(path: Path) -> Inventory:
     """Parse and validate ``path``; raises :class:`UserError` as ``PATH:LINE: message``."""
-    root = read_yaml(path)
+    root, sha256 = read_yaml(path)
     if root is None:
         raise located(path, 1, "the inventory is empty: add 'all:', then 'hosts:' and a host")
     walker = Walker(path)
@@ -320,6 +397,9 @@ def load_inventory(path: Path) -> Inventory:
             root.start_mark.line + 1,
             "the inventory has no hosts: list them under 'all:' 'hosts:'",
         )
-    hosts = _resolve_machines({name: _build_host(walker, p) for name, p in pending.items()})
-    _check_baselines(walker, pending, hosts)
-    return Inventory(path, tuple(hosts.values()))
+    _check_names(walker, pending)
+    built = {name: _build_host(walker, p) for name, p in pending.items()}
+    _check_baselines(walker, pending, built)
+    hosts = _resolve_machines(built)
+    _check_machines(walker, pending, hosts)
+    return Inventory(path, tuple(hosts.values()), sha256)

@@ -7,13 +7,16 @@ the entries visited through aliases are bounded. Every error is a
 :class:`UserError` of one line, ``PATH:LINE: what is wrong: what to do``.
 
 Variables follow Ansible's precedence: groups from the shallowest to the
-deepest (by name within a depth), then the host's own variables.
+deepest (by name within a depth), then the host's own variables. Of the
+variables ringbench does not read, only passwords are kept, and only as their
+name and line (never their value), for :mod:`runners.inventory` to refuse.
 """
 
 from __future__ import annotations
 
 import difflib
 import graphlib
+import hashlib
 import itertools
 import re
 import stat
@@ -52,14 +55,15 @@ ALIASES = {
     "ansible_ssh_port": "ansible_port",
     "ansible_private_key_file": "ansible_ssh_private_key_file",
 }
-REFUSED = ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
+# Every password Ansible knows: the connection's (ansible_password, ansible_ssh_pass,
+# ansible_paramiko_pass...), become's (ansible_become_pass/password, ansible_sudo_pass,
+# ansible_su_pass...) and a key's passphrase. ringbench reads none of them.
+PASSWORD_KEY = re.compile(r"ansible_(?:\w+_)?pass(?:wd|word|phrase)?")
 ANSIBLE_VARS = frozenset(
     {  # Ansible's own, accepted and ignored (not typos of the keys above)
         "ansible_become",
         "ansible_become_method",
         "ansible_become_user",
-        "ansible_become_pass",
-        "ansible_become_password",
         "ansible_become_exe",
         "ansible_become_flags",
         "ansible_python_interpreter",
@@ -78,7 +82,6 @@ ANSIBLE_VARS = frozenset(
         "ansible_network_os",
         "ansible_user_dir",
         "ansible_remote_tmp",
-        "ansible_sudo_pass",
     }
 )
 GROUP_KEYS = ("hosts", "children", "vars")
@@ -113,8 +116,14 @@ def located(path: Path, line: int, message: str) -> UserError:
 
 @dataclass(frozen=True, slots=True)
 class Setting:
-    value: str  # the scalar's text; ports are checked to be 1..65535
+    value: str  # the scalar's text; ports are checked to be 1..65535; "" for a password
     line: int
+    where: str = ""  # "host 'NAME'" or "vars of group 'NAME'": set for passwords only
+
+
+def is_password(key: str) -> bool:
+    """``key`` names a password (or passphrase) of Ansible's."""
+    return PASSWORD_KEY.fullmatch(key) is not None
 
 
 @dataclass
@@ -131,8 +140,9 @@ class PendingHost:
     groups: list[str] = field(default_factory=list)
 
 
-def read_yaml(path: Path) -> yaml.Node | None:
-    """The file's YAML document as nodes (``None`` when it holds only comments)."""
+def read_yaml(path: Path) -> tuple[yaml.Node | None, str]:
+    """The file's YAML document as nodes (``None`` when it holds only comments), and the
+    SHA-256 of the bytes it was read from."""
     try:
         mode = path.stat().st_mode
         if not stat.S_ISREG(mode):
@@ -172,7 +182,7 @@ def read_yaml(path: Path) -> yaml.Node | None:
             f"is not UTF-8 text (byte 0x{data[exc.start]:02x}): save the inventory as UTF-8",
         ) from None
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=yaml.SafeLoader), hashlib.sha256(data).hexdigest()
     except yaml.MarkedYAMLError as exc:
         mark, context = exc.problem_mark or exc.context_mark, exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
@@ -300,17 +310,12 @@ class Walker:
         out: dict[str, Setting] = {}
         for key, value_node, line in self.mapping(node, where):
             name = ALIASES.get(key, key)
-            if key in REFUSED:
-                raise self.fail(
-                    line,
-                    f"{quote(key)} in {where}: ringbench never uses "
-                    "passwords; remove it and use ansible_ssh_private_key_file "
-                    "or ssh-agent",
-                )
             if name in out:
                 raise self.fail(line, f"{quote(key)} in {where} repeats {quote(name)}: keep one")
             if name in HOST_KEYS:
                 out[name] = Setting(self.value(key, value_node, line, where), line)
+            elif is_password(key):  # its name and line only: refused per host
+                out[name] = Setting("", line, where)
             elif key not in ANSIBLE_VARS:
                 known = [*HOST_KEYS, *ALIASES, *ANSIBLE_VARS]
                 close = difflib.get_close_matches(key, known, n=1, cutoff=0.8)

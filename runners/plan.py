@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ringbench.errors import UserError
 from runners.execute import RunConfig
 from runners.inventory import Host
 from runners.ssh import SSHConnection, resolve_target
@@ -81,19 +82,32 @@ def connect(host: Host, options: ConnectOptions) -> Connection:
 
 
 def plan_hosts(hosts: Sequence[Host]) -> tuple[Host, ...]:
-    """Order hosts so that each baseline runs before the hosts measured against it."""
-    ordered: list[Host] = []
+    """Order hosts so that each baseline runs before the hosts measured against it.
+
+    Each host's chain of baselines is walked once, without recursion (an inventory of
+    a thousand hosts chained by ``baseline`` plans in linear time); a baseline that is
+    not among ``hosts`` is not followed. A cycle is refused (:class:`UserError`).
+    """
     by_name = {h.name: h for h in hosts}
-
-    def visit(host: Host) -> None:
-        if host in ordered:
-            return
-        if host.baseline and host.baseline in by_name and host.baseline != host.name:
-            visit(by_name[host.baseline])
-        ordered.append(host)
-
+    placed: set[str] = set()
+    ordered: list[Host] = []
     for host in hosts:
-        visit(host)
+        chain: list[Host] = []  # host, its baseline, that one's baseline... not yet placed
+        in_chain: set[str] = set()
+        cursor: Host | None = host
+        while cursor is not None and cursor.name not in placed:
+            if cursor.name in in_chain:
+                names = " -> ".join([*(h.name for h in chain), cursor.name])
+                raise UserError(
+                    f"baselines form a cycle: {names}: a baseline host has no baseline of its own"
+                )
+            chain.append(cursor)
+            in_chain.add(cursor.name)
+            base = cursor.baseline
+            cursor = by_name[base] if base and base != cursor.name and base in by_name else None
+        for one in reversed(chain):
+            placed.add(one.name)
+            ordered.append(one)
     return tuple(ordered)
 
 

@@ -10,6 +10,14 @@ file of a run.
 Format history of the probe document (``format_version``):
 
 1. first version: facts, layers, virt_class, disagreements, evidence.
+
+Whatever the host shows is data: each piece of evidence is cut (a line to
+:data:`MAX_EVIDENCE_LINE` or :data:`MAX_MOUNT_LINE` characters, a file to
+:data:`MAX_EVIDENCE_TEXT`)
+and made printable before anything looks at it; a number that is not a plain
+integer in range (the steal column of /proc/stat) is left out (None), and
+whatever ``ringbench-bench probe`` printed out of format is recorded as why
+CPUID is missing (``harness_error``), never raised.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from runners.hostfacts import (
 )
 from runners.inventory import Host
 from runners.transport import Connection
-from suites.protocol import parse_probe_output
+from suites.protocol import excerpt, parse_probe_output, parse_uint
 
 __all__ = [
     "PROBE_FORMAT",
@@ -48,6 +56,21 @@ __all__ = [
 PROBE_FORMAT = 1
 PROBE_TIMEOUT_S = 30.0
 COMMAND_NOT_FOUND = 127  # the shell's exit code, as a remote host reports a missing command
+MAX_EVIDENCE_LINE = 256  # a one-line fact (/proc/1/comm, a DMI string)
+MAX_MOUNT_LINE = 1024  # the mountinfo line of /
+MAX_EVIDENCE_TEXT = 16 * 1024  # a file kept whole (the first cpuinfo block, /proc/1/cgroup)
+MAX_REASON = 200
+
+
+def _line(text: str | None, limit: int = MAX_EVIDENCE_LINE) -> str | None:
+    """The first line of ``text``, printable and cut to ``limit``; None when there is none."""
+    line = first_line(text)
+    return None if line is None else excerpt(line, limit)
+
+
+def _text(text: str | None) -> str | None:
+    """``text`` with its lines, printable, cut to :data:`MAX_EVIDENCE_TEXT`."""
+    return None if text is None else excerpt(text, MAX_EVIDENCE_TEXT, keep="\n\t")
 
 
 def _harness_cpuid(
@@ -58,10 +81,10 @@ def _harness_cpuid(
         return None, "no harness binary on this host"
     try:
         result = conn.run([harness, "probe"], timeout_s=PROBE_TIMEOUT_S, check=False)
-    except (CommandError, OSError) as exc:
-        return None, f"'{harness} probe' failed: {exc}"
+    except (CommandError, OSError, UnicodeDecodeError) as exc:
+        return None, f"'{harness} probe' failed: {excerpt(str(exc), MAX_REASON)}"
     if not result.ok:
-        tail = first_line(result.stderr) or "no output"
+        tail = _line(result.stderr, MAX_REASON) or "no output"
         return None, f"'{harness} probe' exited {result.exited}: {tail}"
     try:
         return parse_probe_output(result.stdout), None
@@ -80,9 +103,10 @@ _DETECT_VIRT = (
 def parse_detect_virt(output: str) -> tuple[str | None, str | None]:
     """``(vm, container)`` answers from :data:`_DETECT_VIRT`'s output; None where missing."""
     answers: list[str | None] = []
-    for line in output.splitlines()[:2]:
+    for line in output.split("\n")[:2]:
         code, _, text = line.partition(" ")
-        answers.append(None if code == str(COMMAND_NOT_FOUND) or not text.strip() else text.strip())
+        missing = code == str(COMMAND_NOT_FOUND) or not text.strip()
+        answers.append(None if missing else excerpt(text.strip(), 64))
     answers += [None] * (2 - len(answers))
     return answers[0], answers[1]
 
@@ -90,7 +114,7 @@ def parse_detect_virt(output: str) -> tuple[str | None, str | None]:
 def _detect_virt(conn: Connection) -> tuple[str | None, str | None]:
     try:
         result = conn.run(["sh", "-c", _DETECT_VIRT], timeout_s=READ_TIMEOUT_S, check=False)
-    except (CommandError, OSError):
+    except (CommandError, OSError, UnicodeDecodeError):
         return None, None
     return parse_detect_virt(result.stdout)
 
@@ -99,17 +123,21 @@ def _root_mount(mountinfo: str | None) -> str | None:
     """The last mountinfo line whose mount point (field 5) is ``/``; ``""`` when none is."""
     if mountinfo is None:
         return None
-    lines = [line for line in mountinfo.splitlines() if line.split()[4:5] == ["/"]]
-    return lines[-1] if lines else ""
+    lines = [line for line in mountinfo.split("\n") if line.split()[4:5] == ["/"]]
+    return excerpt(lines[-1], MAX_MOUNT_LINE) if lines else ""
 
 
 def _steal(stat: str | None) -> int | None:
-    """The ``steal`` column of the aggregate ``cpu`` line of /proc/stat."""
+    """The ``steal`` column of the aggregate ``cpu`` line of /proc/stat; None when it is
+    not there or not a plain integer within int64."""
     line = first_line(stat)
     if line is None or not line.startswith("cpu "):
         return None
     columns = line.split()
-    return int(columns[8]) if len(columns) > 8 and columns[8].isdigit() else None
+    try:
+        return parse_uint(columns[8], "steal") if len(columns) > 8 else None
+    except ProtocolError:
+        return None
 
 
 EVIDENCE_PATHS = (
@@ -148,20 +176,20 @@ def collect_evidence(
     return Evidence(
         cpuid=cpuid,
         harness_error=harness_error,
-        cpuinfo=cpuinfo.split("\n\n")[0].strip() + "\n" if cpuinfo else None,
-        hypervisor_type=first_line(reader.read("/sys/hypervisor/type")),
-        hypervisor_guest_type=first_line(reader.read("/sys/hypervisor/guest_type")),
-        dmi_sys_vendor=first_line(reader.read(f"{dmi}/sys_vendor")),
-        dmi_product_name=first_line(reader.read(f"{dmi}/product_name")),
-        dmi_bios_vendor=first_line(reader.read(f"{dmi}/bios_vendor")),
+        cpuinfo=_text(cpuinfo.split("\n\n")[0].strip() + "\n") if cpuinfo else None,
+        hypervisor_type=_line(reader.read("/sys/hypervisor/type")),
+        hypervisor_guest_type=_line(reader.read("/sys/hypervisor/guest_type")),
+        dmi_sys_vendor=_line(reader.read(f"{dmi}/sys_vendor")),
+        dmi_product_name=_line(reader.read(f"{dmi}/product_name")),
+        dmi_bios_vendor=_line(reader.read(f"{dmi}/bios_vendor")),
         detect_virt_vm=detect_vm,
         detect_virt_container=detect_container,
         dockerenv=reader.exists("/.dockerenv"),
         containerenv=reader.exists("/run/.containerenv"),
-        pid1_cgroup=reader.read("/proc/1/cgroup"),
-        pid1_comm=first_line(reader.read("/proc/1/comm")),
-        pid1_sched=first_line(reader.read("/proc/1/sched")),
-        pid2_comm=first_line(reader.read("/proc/2/comm")),
+        pid1_cgroup=_text(reader.read("/proc/1/cgroup")),
+        pid1_comm=_line(reader.read("/proc/1/comm")),
+        pid1_sched=_line(reader.read("/proc/1/sched")),
+        pid2_comm=_line(reader.read("/proc/2/comm")),
         root_mount=_root_mount(reader.read("/proc/self/mountinfo")),
         steal_ticks=_steal(reader.read("/proc/stat")),
     )

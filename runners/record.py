@@ -5,10 +5,17 @@ host is, what measured it, its facts); :func:`to_pyperf_benchmark` turns one
 benchmark's processes into a pyperf ``Benchmark``, one pyperf run per
 harness process, values in seconds per operation. The keys are those of
 :mod:`ringbench.results.keys`, which the analysis reads back.
+
+Only range-checked numbers are written: a process's numbers were checked
+when its output was parsed (:class:`suites.protocol.ProcessResult` refuses
+any out of range), and a host fact that is not a finite number within int64
+(or a string of at most :data:`runners.hostfacts.MAX_FACT_CHARS`) is left
+out and named in ``facts_unparsable``.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 import pyperf
@@ -16,7 +23,7 @@ import pyperf
 from ringbench.results import RESULT_FORMAT
 from ringbench.results import keys as k
 from runners.execute import BenchOutcome, RunConfig, TimedProcess
-from runners.hostfacts import Metadata
+from runners.hostfacts import MAX_FACT_CHARS, UNPARSABLE, Metadata, unparsable
 from runners.inventory import Host
 from runners.probe import ProbedHost
 from suites.build import BuildInfo
@@ -53,8 +60,35 @@ def host_metadata(host: Host, probed: ProbedHost, build: BuildInfo, config: RunC
     if probed.warning:
         meta[k.VIRT_CLASS_WARNING] = " ".join(probed.warning.split())
     for key, value in probed.facts.items():
-        meta.setdefault(key, value)
+        if key == UNPARSABLE:
+            for name in str(value).split():
+                unparsable(meta, name)
+        elif key in meta:
+            continue
+        elif storable(value):
+            meta[key] = value
+        else:
+            unparsable(meta, key)
     return meta
+
+
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def storable(value: object) -> bool:
+    """Whether a metadata value may be written: an int within int64, a finite float, or a
+    one-line, non-blank string of at most :data:`~runners.hostfacts.MAX_FACT_CHARS` (as
+    pyperf accepts them; a bool is none of them)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return INT64[0] <= value <= INT64[1]
+    if isinstance(value, float):
+        return math.isfinite(value) and abs(value) < 2.0**63
+    if not isinstance(value, str):
+        return False
+    one_line = "\n" not in value and "\r" not in value and value.strip() != ""
+    return one_line and len(value) <= MAX_FACT_CHARS + 3  # + "..." of a cut
 
 
 def _process_metadata(

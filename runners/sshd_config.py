@@ -26,7 +26,9 @@ def loopback_sshd_config(
     *,
     log_level: str = "ERROR",
     tcp_forwarding: bool = False,
+    extra: tuple[str, ...] = (),
 ) -> str:
+    """The server's sshd_config; ``extra`` lines go last (``SetEnv``, ``ForceCommand``)."""
     return "\n".join(
         [
             f"Port {port}",
@@ -44,6 +46,7 @@ def loopback_sshd_config(
             f"AllowTcpForwarding {'yes' if tcp_forwarding else 'no'}",
             "Subsystem sftp internal-sftp",
             f"LogLevel {log_level}",
+            *extra,
             "",
         ]
     )

@@ -1,8 +1,10 @@
-"""Shared fixtures: the real harness built once per session, and real sshd servers."""
+"""Shared fixtures: the session kept off the user's home and caches, the real harness built
+once per session, and real sshd servers."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,37 @@ from suites.build import BuildInfo, build
 from suites.catalog import Catalog, load_catalog
 
 DATA = Path(__file__).parent / "data"
+# Where the user's tools and ringbench keep files of their own: for the whole session,
+# each points into the session's tmp directory (home/ there stands for the real one).
+HOME_VARS = {
+    "XDG_CACHE_HOME": ".cache",
+    "XDG_CONFIG_HOME": ".config",
+    "XDG_DATA_HOME": ".local/share",
+    "XDG_STATE_HOME": ".local/state",
+    "IPYTHONDIR": ".ipython",
+    "RINGBENCH_KNOWN_HOSTS": ".config/ringbench/known_hosts",
+    "RINGBENCH_SSH_CONFIG": ".ssh/config",
+    "RINGBENCH_BUILD_DIR": ".cache/ringbench-build",
+    "RINGBENCH_LAB_DIR": ".cache/ringbench-lab",
+}
+# Chosen by the user for their own lab: never inherited by a test.
+UNSET_VARS = ("RINGBENCH_LAB_INSTANCE", "RINGBENCH_LAB_CACHE", "SSH_AUTH_SOCK")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """No test reads or writes the user's ~/.cache, ~/.config, known_hosts, ssh config,
+    build directory or lab directory: each points into the session's tmp for the whole
+    session (subprocesses inherit it); the user's lab selection is not inherited."""
+    home = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as mp:
+        for var, relative in HOME_VARS.items():
+            mp.setenv(var, str(home / relative))
+        for var in UNSET_VARS:
+            mp.delenv(var, raising=False)
+        (home / ".ssh").mkdir()
+        (home / ".ssh" / "config").write_text("")
+        yield home
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +68,7 @@ def workdir(tmp_path: Path) -> Path:
 
 # --- real OpenSSH servers on loopback --------------------------------------
 
-from collections.abc import Callable, Iterator  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 
 from tests.sshd import SSHD, ClientKey, Sshd, keygen  # noqa: E402
 

@@ -1,7 +1,8 @@
 """Synthetic run directories in the real on-disk format, for a history of many runs.
 
-``write_run`` writes ``<store>/<run-id>/``: one pyperf suite per host as
-:mod:`runners.record` writes it (suite metadata common to every run, the
+``write_run`` writes ``<store>/<run-id>/``: one pyperf suite per host
+(``hosts/<host>.json``; at the run's root with ``legacy=True``, as results
+format 1 kept them) as :mod:`runners.record` writes it (suite metadata common to every run, the
 catalog's tags per benchmark, one pyperf run per harness process), then
 ``manifest.json`` last, as a real run finishes, with the run's settings in
 its ``config`` as ``ringbench run`` records them. Each figure is the median
@@ -19,6 +20,7 @@ import numpy as np
 
 from analysis.tidy import HOST_FACTS
 from ringbench.files import atomic_write_json
+from ringbench.results import RESULT_FORMAT, RunDir
 from tests.analysis_data import CLEAN
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -51,16 +53,19 @@ def write_run(
     sigma: float = 0.003,
     status: str = "complete",
     config: dict[str, object] | None = None,
+    legacy: bool = False,
 ) -> Path:
     """Run number ``i``: ``figures`` maps host -> benchmark -> median (s); ``facts``
     host -> metadata that differs from ``FACTS`` (``kernel``, ...); ``config``
-    overrides the settings recorded in the manifest (``{"min_time_s": 0.005}``)."""
+    overrides the settings recorded in the manifest (``{"min_time_s": 0.005}``);
+    ``legacy`` writes the layout and format 1 of an older ringbench."""
     rng = np.random.default_rng(i)
     path = store / run_id(i)
     path.mkdir(parents=True)
+    fmt = 1 if legacy else RESULT_FORMAT
     for host, medians in figures.items():
         suite_meta = {
-            "ringbench_format": 1,
+            "ringbench_format": fmt,
             "host": host,
             "baseline": baseline if host != baseline else "",
             "virt_class": "hardware-assisted" if host in (baseline, "native") else "container",
@@ -84,11 +89,13 @@ def write_run(
             meta = {"name": bench, "family": family, "mechanism": MECHANISMS.get(family, "")}
             benchmarks.append({"metadata": {**meta, "operation": "call"}, "runs": runs})
         suite = {"version": "1.0", "metadata": suite_meta, "benchmarks": benchmarks}
-        (path / f"{host}.json").write_text(json.dumps(suite), encoding="utf-8")
+        suite_path = path / f"{host}.json" if legacy else RunDir(path).suite_path(host)
+        suite_path.parent.mkdir(exist_ok=True)
+        suite_path.write_text(json.dumps(suite), encoding="utf-8")
     atomic_write_json(
         path / "manifest.json",
         {
-            "format_version": 1,
+            "format_version": fmt,
             "run_id": path.name,
             "created": created(i),
             "updated": created(i),

@@ -47,7 +47,13 @@ class Sshd:
     """One sshd; ``start()``, ``stop()``, ``kill()`` (with every session), ``restart()``."""
 
     def __init__(
-        self, root: Path, client: ClientKey, *, port: int | None = None, log_level: str = "ERROR"
+        self,
+        root: Path,
+        client: ClientKey,
+        *,
+        port: int | None = None,
+        log_level: str = "ERROR",
+        force_command: str | None = None,
     ) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
@@ -57,6 +63,13 @@ class Sshd:
         (root / "authorized_keys").write_text(client.public + "\n")
         self.log = root / "sshd.log"
         self.config = root / "sshd_config"
+        # The sessions' home is the server's own directory, so that what a run deploys
+        # (~/.cache/ringbench) lands in the test's tmp, never in the real home.
+        self.home = root / "home"
+        self.home.mkdir(exist_ok=True)
+        extra = [f"SetEnv HOME={self.home}"]
+        if force_command is not None:
+            extra.append(f"ForceCommand {force_command}")
         self.config.write_text(
             loopback_sshd_config(
                 self.port,
@@ -65,6 +78,7 @@ class Sshd:
                 root / "authorized_keys",
                 log_level=log_level,
                 tcp_forwarding=True,
+                extra=tuple(extra),
             )
         )
         self.proc: subprocess.Popen[bytes] | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,7 @@ def test_index_holds_every_run_with_its_summary_and_facts(tmp_path: Path) -> Non
     assert list(index["run"]) == [run_id(i) for i in range(3)]
     assert index["summarized"].all() and (index["figures"] == 2).all()
     data = json.loads((tmp_path / INDEX_NAME).read_text())
-    assert data["format_version"] == INDEX_FORMAT == 2
+    assert data["format_version"] == INDEX_FORMAT == 3
     entry = data["runs"][run_id(1)]
     assert entry["created"] == created(1) and entry["status"] == "complete"
     assert entry["settings"] == {
@@ -76,9 +77,7 @@ def test_a_removed_run_drops_out(tmp_path: Path) -> None:
     for i in range(3):
         write_run(tmp_path, i, FIGURES)
     update_index(tmp_path)
-    for f in (tmp_path / run_id(0)).iterdir():
-        f.unlink()
-    (tmp_path / run_id(0)).rmdir()
+    shutil.rmtree(tmp_path / run_id(0))
     assert list(update_index(tmp_path)["run"]) == [run_id(1), run_id(2)]
     assert set(json.loads((tmp_path / INDEX_NAME).read_text())["runs"]) == {run_id(1), run_id(2)}
 
@@ -89,7 +88,7 @@ def test_unreadable_runs_are_skipped_with_a_warning(tmp_path: Path) -> None:
     (tmp_path / run_id(1) / "manifest.json").write_text("{not json")
     (tmp_path / run_id(5)).mkdir()  # a run still starting: no manifest yet
     broken = write_run(tmp_path, 6, FIGURES)
-    (broken / "native.json").write_text("[]")
+    (broken / "hosts" / "native.json").write_text("[]")
     frame = history(tmp_path)
     assert set(frame["run"]) == {run_id(0)}
     skipped = frame.attrs["skipped"]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from ringbench.errors import UserError
-from runners.inventory import load_inventory, parse_proxy_jump
+from runners import inventory
+from runners.inventory import Host, load_inventory, parse_proxy_jump
+from runners.inventory_yaml import Walker, read_yaml
 from runners.plan import plan_hosts
 
 LAB = """\
@@ -144,6 +147,7 @@ dbservers:
 def test_an_ansible_inventory_works_as_it_is(tmp_path: Path) -> None:
     (tmp_path / "keys").mkdir()
     (tmp_path / "keys" / "lab_ed25519").write_text("not a real key\n")
+    (tmp_path / "keys" / "lab_ed25519").chmod(0o600)
     inv = load_inventory(write(tmp_path, ANSIBLE))
     web, db = inv.get("web1.example.com"), inv.get("db1.example.com")
     assert (web.address, web.user, web.port) == ("192.0.2.10", "deploy", 2200)
@@ -259,6 +263,7 @@ def test_proxy_jump_errors(args: str, words: str) -> None:
 def test_key_files_resolve_and_are_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     (tmp_path / "id_lab").write_text("key\n")
+    (tmp_path / "id_lab").chmod(0o600)
     inv = load_inventory(
         write(tmp_path, "all:\n  hosts:\n    a:\n      ansible_ssh_private_key_file: ~/id_lab\n")
     )
@@ -271,3 +276,162 @@ def test_key_files_resolve_and_are_checked(tmp_path: Path, monkeypatch: pytest.M
         load_inventory(
             write(tmp_path, "all:\n  hosts:\n    a:\n      ansible_ssh_private_key_file: keydir\n")
         )
+
+
+PASSWORDS = (
+    "ansible_password",
+    "ansible_ssh_pass",
+    "ansible_ssh_password",
+    "ansible_paramiko_pass",
+    "ansible_become_pass",
+    "ansible_become_password",
+    "ansible_sudo_pass",
+    "ansible_sudo_password",
+    "ansible_su_pass",
+    "ansible_su_password",
+)
+
+
+@pytest.mark.parametrize("key", PASSWORDS)
+def test_every_kind_of_password_is_refused_naming_host_and_variable(
+    tmp_path: Path, key: str
+) -> None:
+    own = write(
+        tmp_path, f"all:\n  hosts:\n    tcg:\n      ansible_user: b\n      {key}: hunter2\n"
+    )
+    with pytest.raises(UserError) as info:
+        load_inventory(own)
+    message = str(info.value)
+    assert message.startswith(f"{own}:5: '{key}' in host 'tcg': ringbench never uses passwords")
+    assert "ssh-agent" in message and "hunter2" not in message and "\n" not in message
+    inherited = write(
+        tmp_path,
+        f"all:\n  children:\n    guests:\n      vars:\n        {key}: hunter2\n"
+        "      hosts:\n        vm1: {}\n",
+    )
+    with pytest.raises(UserError) as info:
+        load_inventory(inherited)
+    message = str(info.value)
+    assert message.startswith(f"{inherited}:5: '{key}' in vars of group 'guests', for host 'vm1'")
+    assert "hunter2" not in message
+
+
+def test_ansible_settings_that_are_not_passwords_still_pass(tmp_path: Path) -> None:
+    inv = load_inventory(
+        write(
+            tmp_path,
+            "all:\n  hosts:\n    a:\n      ansible_connection: local\n"
+            "      ansible_become: true\n      ansible_become_user: root\n"
+            "      ansible_ssh_pipelining: true\n",
+        )
+    )
+    assert inv.get("a").is_local
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660])
+def test_a_key_others_can_read_is_refused_as_openssh_refuses_it(tmp_path: Path, mode: int) -> None:
+    key = tmp_path / "id_lab"
+    key.write_text("key\n")
+    key.chmod(mode)
+    path = write(tmp_path, "all:\n  hosts:\n    a:\n      ansible_ssh_private_key_file: id_lab\n")
+    with pytest.raises(UserError) as info:
+        load_inventory(path)
+    message = str(info.value)
+    assert message == (
+        f"{path}:4: host 'a': permissions 0{mode:03o} for {key} are too open (others can read "
+        f"the private key; ssh refuses it): chmod 600 {key}"
+    )
+    key.chmod(0o600)
+    assert load_inventory(path).get("a").key_file == str(key)
+    key.chmod(0o400)
+    assert load_inventory(path).get("a").key_file == str(key)
+
+
+@pytest.mark.parametrize(
+    ("hosts", "line", "words"),
+    [
+        (("h1", "H1"), 4, "host 'H1' and host 'h1' (line 3) differ only in case"),
+        (("a", "Web", "b", "wEB"), 6, "host 'wEB' and host 'Web' (line 4) differ only in case"),
+        (("x" * 200,), 3, "is 200 characters long, more than 128: rename the host"),
+    ],
+)
+def test_host_names_whose_files_collide_are_refused(
+    tmp_path: Path, hosts: tuple[str, ...], line: int, words: str
+) -> None:
+    text = "all:\n  hosts:\n" + "".join(f"    {h}: {{ansible_connection: local}}\n" for h in hosts)
+    path = write(tmp_path, text)
+    with pytest.raises(UserError) as info:
+        load_inventory(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}:{line}: "), message
+    assert words in message and "\n" not in message, message
+
+
+def test_host_names_that_were_run_files_are_names_like_others(tmp_path: Path) -> None:
+    """Each host's files sit in hosts/ and probes/: 'manifest' or 'web.probe' reach no
+    file of the run's own, nor another host's."""
+    names = ("web", "web.probe", "manifest", "run")
+    text = "all:\n  hosts:\n" + "".join(f"    {h}: {{ansible_connection: local}}\n" for h in names)
+    assert [h.name for h in load_inventory(write(tmp_path, text)).hosts] == list(names)
+
+
+class CountingHosts(dict[str, Host]):
+    """A plain dict that counts the lookups made in it (how often a chain is walked)."""
+
+    lookups = 0
+
+    def __getitem__(self, key: str) -> Host:
+        self.lookups += 1
+        return super().__getitem__(key)
+
+
+def _chain(count: int, *, reverse: bool) -> str:
+    hosts = [f"    h{i}: {{baseline: h{i - 1}}}\n" for i in range(1, count)]
+    hosts = [*(reversed(hosts) if reverse else hosts), "    h0: {machine: box}\n"]
+    return "all:\n  hosts:\n" + "".join(hosts)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_a_thousand_hosts_chained_by_baseline_are_walked_once(
+    tmp_path: Path, reverse: bool
+) -> None:
+    count = 1100
+    path = write(tmp_path, _chain(count, reverse=reverse))
+    inv = load_inventory(path)
+    assert len(inv.hosts) == count and {h.machine for h in inv.hosts} == {"box"}
+    assert [h.name for h in plan_hosts(inv.hosts)][:2] == ["h0", "h1"]
+    root, _ = read_yaml(path)
+    walker = Walker(path)
+    pending = {p.name: p for p in walker.walk(root)}
+    built = CountingHosts({n: inventory._build_host(walker, p) for n, p in pending.items()})
+    inventory._check_baselines(walker, pending, built)
+    assert built.lookups <= count, "each host's baseline is looked up once"
+    built.lookups = 0
+    inventory._resolve_machines(built)
+    assert built.lookups <= count
+
+
+def test_a_long_ring_of_baselines_is_one_line_naming_the_hosts(tmp_path: Path) -> None:
+    count = 1100
+    ring = "".join(f"    h{i}: {{baseline: h{(i + 1) % count}}}\n" for i in range(count))
+    path = write(tmp_path, "all:\n  vars: {machine: box}\n  hosts:\n" + ring)
+    with pytest.raises(UserError) as info:
+        load_inventory(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}:4: host 'h0': baselines form a cycle: h0 -> h1 -> h2")
+    assert message.count(" -> ") == count and "h1099 -> h0:" in message
+
+
+def test_a_cycle_behind_a_tail_names_the_ring_only(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "all:\n  vars: {machine: box}\n  hosts:\n    tail: {baseline: a}\n"
+        "    a: {baseline: b}\n    b: {baseline: a}\n",
+    )
+    with pytest.raises(UserError, match=r":5: host 'a': baselines form a cycle: a -> b -> a: "):
+        load_inventory(path)
+
+
+def test_the_inventory_records_the_hash_of_what_it_read(tmp_path: Path) -> None:
+    path = write(tmp_path, LAB)
+    assert load_inventory(path).sha256 == hashlib.sha256(path.read_bytes()).hexdigest()

@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from runners.classify import VIRT_CLASSES
 from runners.hostfacts import _READ_SCRIPT
 from runners.probe import (
     _DETECT_VIRT,
@@ -365,6 +368,74 @@ def test_collect_records_systemd_none_despite_its_exit_code() -> None:
     ev = collect_evidence(host, None)
     assert ev.detect_virt_vm == "none" and ev.detect_virt_container == "none"
     assert ev.dockerenv is True and ev.harness_error == "no harness binary on this host"
+
+
+@pytest.mark.parametrize(
+    ("probe_out", "words"),
+    [
+        ("[" * 100_000, "longer than 65536 characters"),
+        (
+            '{"format":1,"cpuid":{"available":true,"hypervisor_bit":true,"x":' + "9" * 5000 + "}}",
+            "an integer of 5000 digits",
+        ),
+        ("\x00\x1b[2J" + "\ufffd" * 50, "probe output is not JSON: '\\x00\\x1b[2J"),
+    ],
+)
+def test_hostile_host_text_is_evidence_never_an_exception(probe_out: str, words: str) -> None:
+    """What a hostile host prints is bounded and made printable; a steal count of 5,000
+    digits, or of unicode digits, is left out, and an unparsable probe says why."""
+    host = FakeHost(
+        {
+            ("cat", "--", "/proc/stat"): (0, "cpu  1 2 3 4 5 6 7 " + "9" * 5000 + "\n"),
+            ("cat", "--", "/proc/1/comm"): (0, "evil\x1b]0;owned\x07" + "z" * 1000 + "\n"),
+            ("cat", "--", "/proc/1/cgroup"): (0, "0::/docker/\x1b[31m\n" * 10_000),
+            ("cat", "--", "/proc/self/mountinfo"): (0, "garbage\n\n1 2 3 4 / x - \x07 y\n"),
+            ("cat", "--", "/sys/class/dmi/id/sys_vendor"): (0, "QEMU\x1b[2J\n"),
+            ("systemd-detect-virt", "--vm"): (0, "kvm\x1b[0m" + "k" * 500),
+            ("/opt/rb", "probe"): (0, probe_out),
+        }
+    )
+    ev = collect_evidence(host, "/opt/rb")
+    assert ev.steal_ticks is None
+    assert ev.harness_error is not None and words in ev.harness_error
+    assert ev.harness_error.isprintable() and len(ev.harness_error) < 300
+    assert ev.pid1_comm is not None and ev.pid1_comm.startswith("evil\\x1b]0;owned\\x07z")
+    assert len(ev.pid1_comm) <= 259
+    assert ev.pid1_cgroup is not None and len(ev.pid1_cgroup) <= 16 * 1024 + 3
+    assert "\x1b" not in ev.pid1_cgroup and "\\x1b[31m\n" in ev.pid1_cgroup
+    assert ev.root_mount == "1 2 3 4 / x - \\x07 y"
+    assert ev.detect_virt_vm is not None and len(ev.detect_virt_vm) <= 67
+    cls = classify(ev)
+    assert cls.virt_class == "container"  # the cgroup path says docker
+    for line in (*cls.disagreements, *(e for layer in cls.layers for e in layer.evidence)):
+        assert line.isprintable(), line
+    json.dumps(probe_document({}, ev, cls), allow_nan=False)
+
+
+TEXT_FIELDS = [f.name for f in fields(Evidence) if f.name not in ("cpuid", "steal_ticks")]
+TEXT_FIELDS = [n for n in TEXT_FIELDS if n not in ("dockerenv", "containerenv")]
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    texts=st.dictionaries(st.sampled_from(TEXT_FIELDS), st.text(max_size=300)),
+    steal=st.none() | st.integers(0, 2**63 - 1),
+    flags=st.tuples(st.booleans(), st.booleans()),
+)
+def test_classify_takes_any_evidence_text(
+    texts: dict[str, str], steal: int | None, flags: tuple[bool, bool]
+) -> None:
+    """classify is pure over whatever the host's files said: it never raises."""
+    ev = Evidence(**texts, steal_ticks=steal, dockerenv=flags[0], containerenv=flags[1])  # type: ignore[arg-type]
+    cls = classify(ev)
+    assert cls.virt_class in ("bare-metal", *VIRT_CLASSES)
+
+
+def test_steal_in_range_is_kept() -> None:
+    host = FakeHost({("cat", "--", "/proc/stat"): (0, "cpu  1 2 3 4 5 6 7 42 0 0\n")})
+    assert collect_evidence(host, None).steal_ticks == 42
+    host = FakeHost({("cat", "--", "/proc/stat"): (0, "cpu  1 2 3 4 5 6 7 \u0664\u0662 0\n")})
+    assert collect_evidence(host, None).steal_ticks is None
 
 
 def test_harness_probe_prints_format_1_json(harness: BuildInfo) -> None:

@@ -50,7 +50,7 @@ def test_output_cut_short_is_a_protocol_error() -> None:
         (lambda ls: [ls[0].replace('"format":1', '"format":2'), *ls[1:]], "format 2"),
         (
             lambda ls: [*ls[:3], ls[3].replace('"value_s":', '"value_s":-1,"x":'), *ls[4:]],
-            "positive",
+            r"line 4: 'value_s' -1.0 s is outside \(0, 1e\+06\) s",
         ),
         (lambda ls: [*ls[:-1], "garbage"], "not JSON"),
         (lambda ls: [*ls[:-1], "[1, 2]"], "no 'type'"),

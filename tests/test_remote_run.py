@@ -11,6 +11,7 @@ from pathlib import Path
 import pyperf
 import pytest
 
+from ringbench.results import RunDir
 from runners.cli import main
 from suites.build import BuildInfo
 from tests.sshd import Sshd
@@ -72,7 +73,7 @@ def test_full_run_on_three_hosts(
     assert m["status"] == "complete"
     for host in ("native", "alpha", "beta"):
         assert m["hosts"][host]["status"] == "complete", m["hosts"][host]
-        suite = pyperf.BenchmarkSuite.load(str(run_dir / f"{host}.json"))
+        suite = pyperf.BenchmarkSuite.load(str(RunDir(run_dir).suite_path(host)))
         assert sorted(suite.get_benchmark_names()) == ["syscall-null", "trap-cpuid"]
         meta = suite.get_benchmark("syscall-null").get_metadata()
         assert meta["binary_sha256"] == harness.sha256 and meta["host"] == host
@@ -96,7 +97,8 @@ def test_a_host_killed_mid_run_fails_alone_and_resumes(
     def kill_when_doomed_has_a_result() -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if list(results.glob("*/doomed.json")):
+            runs = [RunDir(p) for p in results.iterdir()] if results.exists() else []
+            if any(r.suite_path("doomed").exists() for r in runs):
                 servers["doomed"].kill()
                 return
             time.sleep(0.02)
@@ -114,7 +116,7 @@ def test_a_host_killed_mid_run_fails_alone_and_resumes(
     assert m["hosts"]["steady"]["status"] == "complete"
     assert m["hosts"]["steady"]["counts"]["success"] == 6
     doomed = m["hosts"]["doomed"]
-    assert doomed["status"] == "failed" and "doomed" in doomed["reason"]
+    assert doomed["status"] == "failed" and "cannot reach" in doomed["reason"], doomed["reason"]
     # The benchmarks take turns: one finished when the host went, the others had begun and
     # keep their processes, marked failed so that --resume measures them again.
     statuses = {name: b["status"] for name, b in doomed["benchmarks"].items()}
@@ -122,7 +124,7 @@ def test_a_host_killed_mid_run_fails_alone_and_resumes(
     lost = [b["reason"] for b in doomed["benchmarks"].values() if b["status"] == "failed"]
     # (the process in flight when sshd died fails on its own cut output)
     assert sum(r.startswith("host lost after") for r in lost) >= len(lost) - 1, lost
-    partial = pyperf.BenchmarkSuite.load(str(run_dir / "doomed.json"))
+    partial = pyperf.BenchmarkSuite.load(str(RunDir(run_dir).suite_path("doomed")))
     assert 1 <= len(partial.get_benchmark_names()) <= 6
     assert "doomed" in capfd.readouterr().out
 
@@ -134,9 +136,9 @@ def test_a_host_killed_mid_run_fails_alone_and_resumes(
     m = manifest(run_dir)
     assert m["status"] == "complete"
     assert m["hosts"]["doomed"]["counts"]["success"] == 6
-    suite = pyperf.BenchmarkSuite.load(str(run_dir / "doomed.json"))
+    suite = pyperf.BenchmarkSuite.load(str(RunDir(run_dir).suite_path("doomed")))
     assert len(suite.get_benchmark_names()) == 6
-    kept = pyperf.BenchmarkSuite.load(str(run_dir / "steady.json"))
+    kept = pyperf.BenchmarkSuite.load(str(RunDir(run_dir).suite_path("steady")))
     assert len(kept.get_benchmark_names()) == 6, "the steady host was not measured again"
     assert m["hosts"]["steady"]["status"] == "complete", "its manifest entry is kept"
     assert (
@@ -207,7 +209,7 @@ def test_proxy_jump_from_the_inventory_and_a_disputed_class(
     assert f"target 127.0.0.1 port {inner.port}" in jump.log.read_text()
     run_dir = the_run(results)
     meta = (
-        pyperf.BenchmarkSuite.load(str(run_dir / "inner.json"))
+        pyperf.BenchmarkSuite.load(str(RunDir(run_dir).suite_path("inner")))
         .get_benchmark("syscall-null")
         .get_metadata()
     )
@@ -215,7 +217,7 @@ def test_proxy_jump_from_the_inventory_and_a_disputed_class(
     assert meta["virt_class_detected"] == "hardware-assisted"
     assert "paravirtualized" in meta["virt_class_warning"]
     assert manifest(run_dir)["hosts"]["inner"]["warnings"]
-    probe = json.loads((run_dir / "inner.probe.json").read_text())
+    probe = json.loads(RunDir(run_dir).probe_path("inner").read_text())
     assert probe["layers"][0]["technology"] == "KVM"
 
 

@@ -13,12 +13,18 @@ from pathlib import Path
 import pyperf
 import pytest
 
+from ringbench.results import RESULT_FORMAT, RunDir
 from runners.cli import main
 from runners.execute import RunConfig
 from suites.build import BuildInfo
 from suites.catalog import Catalog
 
 QUICK = ["--processes", "2", "--values", "2", "--warmups", "1", "--min-time", "0.005"]
+
+
+def suite_of(run_dir: Path, host: str) -> Path:
+    """Where the run keeps the host's pyperf suite (wherever the results layout puts it)."""
+    return RunDir(run_dir).suite_path(host)
 
 
 def only_run(results: Path) -> Path:
@@ -48,7 +54,7 @@ def test_local_run_writes_a_pyperf_suite_and_manifest(
     )
     assert code == 0
     run_dir = only_run(results)
-    suite = pyperf.BenchmarkSuite.load(str(run_dir / "localhost.json"))
+    suite = pyperf.BenchmarkSuite.load(str(suite_of(run_dir, "localhost")))
     assert sorted(suite.get_benchmark_names()) == ["syscall-null", "trap-cpuid"]
     bench = suite.get_benchmark("syscall-null")
     assert bench.get_nrun() == 2 * 2 and bench.get_unit() == "second"  # sampling: x2 processes
@@ -73,12 +79,12 @@ def test_local_run_writes_a_pyperf_suite_and_manifest(
     assert "calibrate_loops" not in runs[1].get_metadata()
     assert runs[0].get_loops() == runs[1].get_loops(), "later processes reuse the calibration"
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert manifest["format_version"] == 1 and manifest["status"] == "complete"
+    assert manifest["format_version"] == RESULT_FORMAT and manifest["status"] == "complete"
     assert manifest["hosts"]["localhost"]["counts"]["success"] == 2
-    probe = json.loads((run_dir / "localhost.probe.json").read_text())
+    probe = json.loads(RunDir(run_dir).probe_path("localhost").read_text())
     assert probe["format_version"] == 1 and probe["facts"]["kernel"]
     stats = subprocess.run(
-        [sys.executable, "-m", "pyperf", "stats", str(run_dir / "localhost.json")],
+        [sys.executable, "-m", "pyperf", "stats", str(suite_of(run_dir, "localhost"))],
         capture_output=True,
         text=True,
         timeout=60,
@@ -91,8 +97,8 @@ def test_local_run_writes_a_pyperf_suite_and_manifest(
             "-m",
             "pyperf",
             "compare_to",
-            str(run_dir / "localhost.json"),
-            str(run_dir / "localhost.json"),
+            str(suite_of(run_dir, "localhost")),
+            str(suite_of(run_dir, "localhost")),
         ],
         capture_output=True,
         text=True,
@@ -128,7 +134,7 @@ def test_run_on_the_default_inventory_shape(
         )
         == 0
     )
-    suite = pyperf.BenchmarkSuite.load(str(only_run(results) / "here.json"))
+    suite = pyperf.BenchmarkSuite.load(str(suite_of(only_run(results), "here")))
     assert suite.get_benchmark("net-tcp-rr").get_metadata()["virt_class"] == "hardware-assisted"
 
 
@@ -200,19 +206,21 @@ def test_interrupted_run_keeps_whole_files(
     deadline = time.monotonic() + 60
     suite_file = None
     while time.monotonic() < deadline and suite_file is None:
-        found = list(results.glob("*/localhost.json")) if results.exists() else []
+        runs = [p for p in results.iterdir() if p.is_dir()] if results.exists() else []
+        found = [suite_of(p, "localhost") for p in runs if suite_of(p, "localhost").exists()]
         suite_file = found[0] if found else None
         time.sleep(0.05)
     assert suite_file is not None, "no benchmark finished within 60 s"
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, out
-    assert "interrupted" in out and str(suite_file.parent) in out.replace("\n", "")
+    run_dir = only_run(results)
+    assert "interrupted" in out and str(run_dir) in out.replace("\n", "")
     suite = pyperf.BenchmarkSuite.load(str(suite_file))
     assert suite.get_benchmark_names()
-    manifest = json.loads((suite_file.parent / "manifest.json").read_text())
+    manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "interrupted"
-    assert not list(suite_file.parent.glob(".*.tmp")), "no temporary file left behind"
+    assert not list(run_dir.rglob(".*.tmp")), "no temporary file left behind"
     assert list(workdir.iterdir()) == [], "the harness removed its files"
 
 
@@ -340,7 +348,7 @@ def test_a_benchmark_that_asks_for_more_sampling_gets_it_and_says_so(
     assert "(syscall-null x2 processes; mem-copy x4 values x2 processes)" in (
         capsys.readouterr().out
     )
-    suite = pyperf.BenchmarkSuite.load(str(only_run(results) / "localhost.json"))
+    suite = pyperf.BenchmarkSuite.load(str(suite_of(only_run(results), "localhost")))
     copy, null = suite.get_benchmark("mem-copy"), suite.get_benchmark("syscall-null")
     assert (copy.get_nrun(), null.get_nrun()) == (4, 4)
     assert {len(r.values) for r in copy.get_runs()} == {12}
@@ -394,7 +402,7 @@ def test_precision_adds_processes_until_the_interval_is_narrow(
     args = ["run", "--local", "--bench", "trap-rdtsc", "--processes", "2", "--values", "3"]
     args += ["--min-time", "0.002", "--dir", str(workdir), "--results", str(results)]
     assert main([*args, "--precision", "50", "--max-time", "120"]) == 0
-    suite = pyperf.BenchmarkSuite.load(str(only_run(results) / "localhost.json"))
+    suite = pyperf.BenchmarkSuite.load(str(suite_of(only_run(results), "localhost")))
     assert suite.get_benchmark("trap-rdtsc").get_nrun() == MIN_PROCESSES
     assert "precision: all 1 figures within +-50.0%" in capsys.readouterr().out
 
@@ -410,7 +418,7 @@ def test_precision_stops_at_the_time_budget_and_says_what_fell_short(
     assert time.monotonic() - started < 60
     out = capsys.readouterr().out
     assert "did not get there within 3 s: localhost syscall-null" in out
-    suite = pyperf.BenchmarkSuite.load(str(only_run(results) / "localhost.json"))
+    suite = pyperf.BenchmarkSuite.load(str(suite_of(only_run(results), "localhost")))
     assert suite.get_benchmark("syscall-null").get_nrun() > 2
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import stat
 import subprocess
 import time
 from collections.abc import Callable
@@ -9,21 +11,35 @@ from pathlib import Path
 
 import pytest
 
-from ringbench.errors import AuthFailure, HostKeyChanged, HostKeyUnknown, TransportError
+from ringbench.errors import (
+    AuthFailure,
+    HostKeyChanged,
+    HostKeyUnknown,
+    TransportError,
+    UserError,
+)
 from runners.ssh import SSHConnection, parse_jump, resolve_target
+from runners.sshd_config import free_port
 from runners.transport import CommandTimedOut, UnexpectedExit
-from tests.sshd import ClientKey, Sshd, free_port, keygen
+from tests.sshd import ClientKey, Sshd, keygen
 
 
-def connect(server: Sshd, key: Path | None = None, **kw: object) -> SSHConnection:
+def connect(
+    server: Sshd,
+    key: Path | None = None,
+    *,
+    known_hosts: Path | None = None,
+    accept_new: bool = False,
+) -> SSHConnection:
     target = resolve_target(
         "h1",
         "127.0.0.1",
         user=server.user,
         port=server.port,
         key_file=str(key or server.client.private),
-        **kw,
-    )  # type: ignore[arg-type]
+        known_hosts=known_hosts,
+        accept_new=accept_new,
+    )
     return SSHConnection(target)
 
 
@@ -70,6 +86,7 @@ def test_unknown_host_key_is_refused_then_accepted_on_request(
     with connect(server, known_hosts=project_known, accept_new=True) as conn:
         assert conn.run(["true"], timeout_s=10).ok
     assert server.known_hosts_line().split()[2] in project_known.read_text()
+    assert stat.S_IMODE(project_known.stat().st_mode) == 0o600, "new known_hosts is private"
     with connect(server, known_hosts=project_known) as conn:  # now known, no flag needed
         assert conn.run(["true"], timeout_s=10).ok
 
@@ -85,6 +102,16 @@ def test_changed_host_key_is_refused_even_with_accept_new(
     for accept in (False, True):
         with pytest.raises(HostKeyChanged, match="CHANGED"):
             connect(server, known_hosts=known, accept_new=accept).open()
+
+
+def test_a_broken_known_hosts_file_is_a_user_error_naming_it(
+    sshd_factory: Callable[..., Sshd], ssh_env: Path
+) -> None:
+    server = sshd_factory()
+    known = ssh_env / "known_hosts"
+    known.write_text(known.read_text() + "badhost ssh-ed25519 !!!notbase64\n")
+    with pytest.raises(UserError, match=rf"^{re.escape(str(known))}: unreadable known_hosts"):
+        connect(server).open()
 
 
 def test_wrong_client_key_is_refused(sshd_factory: Callable[..., Sshd], tmp_path: Path) -> None:

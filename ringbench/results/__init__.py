@@ -5,10 +5,13 @@ else knows its layout:
 
 - :mod:`.format`: the one format version and its history;
 - :mod:`.layout`: run ids, ``results/<run-id>/`` (:class:`RunDir`), a
-  results root (:class:`ResultStore`), finding suites and probes;
+  results root (:class:`ResultStore`), finding suites and probes, which host
+  names can be file names (:func:`host_file_problem`, :func:`host_file_key`);
 - :mod:`.manifest`: the typed ``manifest.json`` and the statuses;
 - :mod:`.keys`: the metadata keys of every pyperf run;
-- :mod:`.read`: every process of many suites, fast, column by column.
+- :mod:`.read`: every process of many suites, fast, column by column,
+  range-checked;
+- :mod:`.text`: text a host sent, made safe to show (one line, Markdown).
 """
 
 from ringbench.results.format import READABLE, RESULT_FORMAT
@@ -16,6 +19,9 @@ from ringbench.results.layout import (
     RUN_ID_RE,
     ResultStore,
     RunDir,
+    host_file_clashes,
+    host_file_key,
+    host_file_problem,
     is_run_id,
     is_suite_file,
     new_run_id,
@@ -49,6 +55,9 @@ __all__ = [
     "ResultStore",
     "RunDir",
     "RunStatus",
+    "host_file_clashes",
+    "host_file_key",
+    "host_file_problem",
     "is_run_id",
     "is_suite_file",
     "new_run_id",

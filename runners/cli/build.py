@@ -7,10 +7,11 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from runners.cli.common import ExitCode, say
 from suites.build import build
-from suites.catalog import load_catalog
+from suites.catalog import Catalog, load_catalog
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,15 +32,23 @@ def cmd_build(console: Console, force: bool) -> int:
 
 def cmd_list(console: Console, workdir: str) -> int:
     info = build()
-    catalog = load_catalog(info.path, Path(workdir))
+    console.print(catalog_table(load_catalog(info.path, Path(workdir))))
+    return ExitCode.OK
+
+
+def catalog_table(catalog: Catalog) -> Table:
+    """The catalog, one benchmark a row; what the harness says is text, never markup (an
+    unsupported benchmark's reason may hold a ``[``)."""
     table = Table(
-        title=f"ringbench-bench {catalog.version} ({catalog.arch}), "
-        f"{len(catalog.benchmarks)} benchmarks"
+        title=Text(
+            f"ringbench-bench {catalog.version} ({catalog.arch}), "
+            f"{len(catalog.benchmarks)} benchmarks"
+        )
     )
     for column in ("benchmark", "family", "mechanism", "unit", "here", "what one operation is"):
         table.add_column(column)
     for b in catalog.benchmarks:
         here = "yes" if b.supported else f"no: {b.reason}"
-        table.add_row(b.name, b.family, b.mechanism, b.unit, here, b.description)
-    console.print(table)
-    return ExitCode.OK
+        cells = (b.name, b.family, b.mechanism, b.unit, here, b.description)
+        table.add_row(*(Text(str(c)) for c in cells))
+    return table

@@ -1,4 +1,9 @@
-"""``ringbench inventory check|show`` and ``ringbench probe``: the hosts, before any run."""
+"""``ringbench inventory check|show`` and ``ringbench probe``: the hosts, before any run.
+
+Whatever came from the inventory or from a host (names, addresses, probe
+evidence, reasons, hypervisor strings) is shown through :func:`shown`: plain
+text, never rich markup, its control characters written as ``\\x..`` escapes.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ringbench.results import RunDir
+from ringbench.results.text import printable
 from runners.cli.common import (
     ExitCode,
     add_inventory_option,
@@ -30,6 +36,12 @@ from suites.build import build
 MAX_PARALLEL = 16
 
 
+def shown(text: str, style: str = "") -> Text:
+    """Inventory or host text as a cell: plain (``[/red]`` stays as it is), its control
+    characters as ``\\x..`` escapes (:func:`ringbench.results.text.printable`)."""
+    return Text(printable(text), style=style)
+
+
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("inventory", help="check or show the inventory")
     p.add_argument("action", choices=["check", "show"])
@@ -42,7 +54,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     where.add_argument("--hosts", action="append", default=[], metavar="PATTERN")
     add_inventory_option(p)
     p.add_argument("--json", action="store_true", help="print the probe documents as JSON")
-    p.add_argument("--out", type=Path, metavar="DIR", help="write <host>.probe.json files here")
+    p.add_argument(
+        "--out", type=Path, metavar="DIR", help="write the probe documents in DIR/probes/"
+    )
     add_ssh_options(p)
     p.set_defaults(func=_probe)
 
@@ -68,13 +82,16 @@ def _probe(console: Console, args: argparse.Namespace, argv: Sequence[str]) -> i
 def cmd_inventory_check(console: Console, inventory: Path) -> int:
     inv = load_inventory(inventory)
     machines = {h.machine for h in inv.hosts}
-    say(console, f"{inventory}: {len(inv.hosts)} host(s) on {len(machines)} machine(s): valid")
+    say(
+        console,
+        printable(f"{inventory}: {len(inv.hosts)} host(s) on {len(machines)} machine(s): valid"),
+    )
     return ExitCode.OK
 
 
 def cmd_inventory_show(console: Console, inventory: Path, patterns: Sequence[str]) -> int:
     inv = load_inventory(inventory)
-    table = Table(title=Text(str(inventory)))
+    table = Table(title=shown(str(inventory)))
     for column in ("host", "address", "class declared", "machine", "baseline", "hypervisor"):
         table.add_column(column)
     for h in inv.select(patterns):
@@ -85,7 +102,7 @@ def cmd_inventory_show(console: Console, inventory: Path, patterns: Sequence[str
             jump = f" via {h.proxy_jump}" if h.proxy_jump else ""
             address = f"{user}{h.address}:{h.port}{jump}"
         cells = (h.name, address, h.virt_class, h.machine, h.baseline, h.hypervisor)
-        table.add_row(*(Text(c or "-") for c in cells))
+        table.add_row(*(shown(c or "-") for c in cells))
     console.print(table)
     return ExitCode.OK
 
@@ -99,6 +116,31 @@ def _probe_one(host: Host, options: ConnectOptions) -> ProbedHost | str:
         return str(exc)
     finally:
         conn.close()
+
+
+def probe_table(rows: Sequence[tuple[Host, ProbedHost | str]]) -> Table:
+    """What the probe found on each host (a failure: its reason), every cell plain text."""
+    table = Table(title="virtualization layers, outermost first")
+    for column in ("host", "class", "declared", "layers", "evidence / disagreement"):
+        table.add_column(column)
+    for host, result in rows:
+        if isinstance(result, str):
+            cells = [shown(host.name), Text("failed", style="red"), shown(host.virt_class or "-")]
+            table.add_row(*cells, Text("-"), shown(result))
+            continue
+        cls = result.classification
+        notes = shown("\n".join(e for layer in cls.layers for e in layer.evidence))
+        for line in [f"disagreement: {d}" for d in cls.disagreements] + [result.warning or ""]:
+            if line:
+                notes.append(shown(("\n" if notes.plain else "") + line, style="yellow"))
+        table.add_row(
+            shown(host.name),
+            shown(cls.virt_class),
+            shown(host.virt_class or "-"),
+            shown(cls.technologies()),
+            notes if notes.plain else Text("no virtualization seen"),
+        )
+    return table
 
 
 def cmd_probe(
@@ -115,37 +157,19 @@ def cmd_probe(
     hosts = [LOCAL_HOST] if local else load_inventory(inventory).select(patterns)
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(hosts))) as pool:
         found = list(pool.map(lambda h: _probe_one(h, options), hosts))
-    documents = {}
-    table = Table(title="virtualization layers, outermost first")
-    for column in ("host", "class", "declared", "layers", "evidence / disagreement"):
-        table.add_column(column)
-    failed = False
-    for host, result in zip(hosts, found, strict=True):
-        if isinstance(result, str):
-            failed = True
-            cells = [Text(host.name), Text("failed", style="red"), Text(host.virt_class or "-")]
-            table.add_row(*cells, Text("-"), Text(result))
-            continue
-        documents[host.name] = {**result.document, "host": host.name}
-        cls = result.classification
-        notes = Text("\n".join(e for layer in cls.layers for e in layer.evidence))
-        for line in [f"disagreement: {d}" for d in cls.disagreements] + [result.warning or ""]:
-            if line:
-                notes.append(("\n" if notes.plain else "") + line, style="yellow")
-        table.add_row(
-            Text(host.name),
-            Text(cls.virt_class),
-            Text(host.virt_class or "-"),
-            Text(cls.technologies()),
-            notes if notes.plain else Text("no virtualization seen"),
-        )
+    rows = list(zip(hosts, found, strict=True))
+    documents = {
+        host.name: {**result.document, "host": host.name}
+        for host, result in rows
+        if not isinstance(result, str)
+    }
     if out is not None:
         for name, document in documents.items():
             RunDir(out).write_probe(name, document)
     if as_json:
         print(json.dumps(documents, indent=2, sort_keys=True))
     else:
-        console.print(table)
+        console.print(probe_table(rows))
         if out is not None:
-            say(console, f"probe documents written to {out}/")
-    return ExitCode.FAILED if failed else ExitCode.OK
+            say(console, printable(f"probe documents written to {RunDir(out).probes_dir}/"))
+    return ExitCode.FAILED if len(documents) < len(rows) else ExitCode.OK

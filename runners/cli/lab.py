@@ -13,6 +13,7 @@ from rich.text import Text
 from runners.cli.common import DEFAULT_INVENTORY, ExitCode, add_inventory_option, say
 from runners.cli.progress import LiveProgress
 from runners.lab import lifecycle
+from runners.lab.instance import Instance
 from runners.lab.paths import LabPaths
 from runners.lab.placement import DISKS, Placement
 from runners.lab.state import LabHostState
@@ -42,27 +43,44 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "this machine: a guest's fsync and O_DIRECT reach the disk)",
     )
     p.add_argument(
+        "--instance",
+        metavar="NAME",
+        help="which lab of this machine: 'default' (the default: $RINGBENCH_LAB_INSTANCE or "
+        "the lab as it always was) or a name of 1-5 lower-case letters and digits; each has "
+        "its own directory, namespaces, links, subnets and process tag",
+    )
+    p.add_argument(
         "--lab-dir",
         type=Path,
         metavar="DIR",
-        help="the lab's cache and state (default $RINGBENCH_LAB_DIR or /var/cache/ringbench-lab)",
+        help="the instance's state, keys and images (default $RINGBENCH_LAB_DIR or "
+        "/var/cache/ringbench-lab, with -NAME appended for an instance NAME)",
+    )
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help="where 'up' keeps the debootstrap root file system, which instances may share "
+        "(default $RINGBENCH_LAB_CACHE, else the lab directory)",
     )
     p.set_defaults(func=_lab)
 
 
 def _lab(console: Console, args: argparse.Namespace, argv: Sequence[str]) -> int:
+    where = {"lab_dir": args.lab_dir, "instance": args.instance}
     if args.action == "up":
         placement = Placement.parse(args.placement)
         return cmd_lab_up(
             console,
             inventory=args.inventory,
-            lab_dir=args.lab_dir,
             placement=placement,
             disks=args.disks,
+            cache_dir=args.cache_dir,
+            **where,
         )
     if args.action == "down":
-        return cmd_lab_down(console, lab_dir=args.lab_dir)
-    return cmd_lab_status(console, lab_dir=args.lab_dir)
+        return cmd_lab_down(console, **where)
+    return cmd_lab_status(console, **where)
 
 
 def _duration(seconds: float | None) -> str:
@@ -73,8 +91,9 @@ def _duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
-def _paths(lab_dir: Path | None) -> LabPaths:
-    return LabPaths(lab_dir) if lab_dir else LabPaths.default()
+def _paths(lab_dir: Path | None, instance: str | None, cache_dir: Path | None = None) -> LabPaths:
+    chosen = Instance(instance) if instance else Instance.from_env()
+    return LabPaths.of(chosen, lab_dir, cache_dir)
 
 
 def cmd_lab_up(
@@ -84,13 +103,14 @@ def cmd_lab_up(
     lab_dir: Path | None = None,
     placement: Placement | None = None,
     disks: str = "cached",
+    instance: str | None = None,
+    cache_dir: Path | None = None,
 ) -> int:
     """Bring the lab up and write its inventory; 1 when a host that should run did not."""
     placement = placement or Placement.default()
+    paths = _paths(lab_dir, instance, cache_dir)
     with LiveProgress(console, width=10) as progress:
-        result = lifecycle.up(
-            _paths(lab_dir), inventory, progress, placement=placement, disks=disks
-        )
+        result = lifecycle.up(paths, inventory, progress, placement=placement, disks=disks)
     if result.previous is not None and result.previous.processes + len(result.previous.netns):
         p = result.previous
         say(
@@ -123,11 +143,14 @@ def cmd_lab_up(
     return ExitCode.FAILED if failed else ExitCode.OK
 
 
-def cmd_lab_down(console: Console, *, lab_dir: Path | None = None) -> int:
+def cmd_lab_down(
+    console: Console, *, lab_dir: Path | None = None, instance: str | None = None
+) -> int:
     """Stop every host and remove every namespace, veth and tap of the lab."""
-    removed, left = lifecycle.down(_paths(lab_dir))
+    paths = _paths(lab_dir, instance)
+    removed, left = lifecycle.down(paths)
     if removed is None:
-        say(console, "no lab is up (no state file)")
+        say(console, f"no lab of instance {paths.instance.name} is up (no {paths.state_file})")
         return ExitCode.OK
     say(
         console,
@@ -140,14 +163,21 @@ def cmd_lab_down(console: Console, *, lab_dir: Path | None = None) -> int:
     return ExitCode.OK
 
 
-def cmd_lab_status(console: Console, *, lab_dir: Path | None = None) -> int:
+def cmd_lab_status(
+    console: Console, *, lab_dir: Path | None = None, instance: str | None = None
+) -> int:
     """A table: host, class, address, state, uptime, reason when down; 1 when one is down."""
-    paths = _paths(lab_dir)
+    paths = _paths(lab_dir, instance)
     hosts = lab_status(paths)
     if hosts is None:
-        say(console, "no lab is up: run 'ringbench lab up'")
+        say(
+            console,
+            f"no lab of instance {paths.instance.name} is up: run "
+            f"'ringbench lab up{paths.instance.option()}'",
+        )
         return ExitCode.FAILED
-    table = Table(title=Text(f"ringbench lab ({paths.root})"))
+    named = "" if paths.instance.is_default else f" instance {paths.instance.name}"
+    table = Table(title=Text(f"ringbench lab{named} ({paths.root})"))
     for column in ("host", "class", "address", "state", "uptime", "placement", "reason"):
         table.add_column(column)
     for h in hosts:

@@ -11,16 +11,23 @@ raised                             exit   printed
 nothing                            0/1/2  what the command returns (ExitCode)
 ``UserError`` (and bad arguments)  2      ``ringbench: error: MESSAGE``
 ``HostError`` that reached here    1      ``ringbench: error: MESSAGE``
-``Interrupted``, Ctrl-C            130    what was kept and where
+``Interrupted``, Ctrl-C, SIGTERM   130    what was kept and where
 =================================  =====  ===========================================
+
+SIGTERM and SIGHUP stop a command as Ctrl-C does (:func:`signals_interrupt`): the
+run's manifest says "interrupted", the harness processes it started are killed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from types import FrameType
 
 from rich.console import Console
 
@@ -31,6 +38,31 @@ from runners.cli.common import ExitCode, Parser, say
 
 COMMAND_GROUPS = (build, run, hosts, lab, analysis, reports)
 WIDE = 200  # columns of a table written to a file or a log
+# Signals that stop a command as Ctrl-C does (SIGINT is Python's KeyboardInterrupt already).
+STOPPING = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def signals_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGHUP raise :class:`KeyboardInterrupt` in the main
+    thread, so that every Ctrl-C path runs (what was measured is kept and said, the
+    harness's process groups are killed). A signal the process was started ignoring
+    (``nohup``) stays ignored; the default handlers are restored after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    installed = [sig for sig in STOPPING if signal.getsignal(sig) is signal.SIG_DFL]
+    try:
+        for sig in installed:
+            signal.signal(sig, _interrupt)
+        yield
+    finally:
+        for sig in installed:
+            signal.signal(sig, signal.SIG_DFL)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     errors = Console(stderr=True)
     try:
         args = build_parser().parse_args(argv)
-        return int(args.func(console, args, argv))
+        with signals_interrupt():
+            return int(args.func(console, args, argv))
     except UserError as exc:
         say(errors, f"ringbench: error: {exc}")
         return ExitCode.USAGE

@@ -15,11 +15,12 @@ import time
 from types import TracebackType
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
+    ProgressColumn,
     SpinnerColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
@@ -30,6 +31,13 @@ from rich.text import Text
 from ringbench.progress import Level
 
 STYLES = {Level.INFO: "", Level.WARNING: "yellow", Level.ERROR: "red"}
+
+
+class PlainDescription(ProgressColumn):
+    """A task's description as plain text (never read as markup), in its task's style."""
+
+    def render(self, task: Task) -> Text:
+        return Text(task.description, style=str(task.fields.get("style", "")))
 
 
 class LiveProgress:
@@ -47,7 +55,7 @@ class LiveProgress:
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            TextColumn("{task.description}"),
+            PlainDescription(),
             console=console,
             transient=delay_s > 0,
         )
@@ -81,7 +89,7 @@ class LiveProgress:
     def start(self, task: str, description: str, *, total: float | None = None) -> None:
         with self.lock:
             self._maybe_show()
-            self.tasks[task] = self.bar.add_task(escape(description), total=total, key=task)
+            self.tasks[task] = self.bar.add_task(description, total=total, key=task, style="")
 
     def update(
         self,
@@ -95,24 +103,24 @@ class LiveProgress:
         with self.lock:
             self._maybe_show()
             if task not in self.tasks:
-                self.tasks[task] = self.bar.add_task("", total=total, key=task)
+                self.tasks[task] = self.bar.add_task("", total=total, key=task, style="")
             changes: dict[str, object] = {"advance": advance}
             if completed is not None:
                 changes["completed"] = completed
             if total is not None:
                 changes["total"] = total
             if description is not None:
-                changes["description"] = escape(description)
+                changes["description"] = description
             self.bar.update(self.tasks[task], **changes)  # type: ignore[arg-type]
 
     def finish(self, task: str, description: str, *, ok: bool = True) -> None:
         with self.lock:
             if task not in self.tasks:
-                self.tasks[task] = self.bar.add_task("", total=1, key=task)
+                self.tasks[task] = self.bar.add_task("", total=1, key=task, style="")
             tid = self.tasks[task]
             total = self.bar.tasks[self._index(tid)].total or 1
-            text = escape(description) if ok else f"[red]{escape(description)}[/red]"
-            self.bar.update(tid, total=total, completed=total, description=text)
+            style = "" if ok else "red"
+            self.bar.update(tid, total=total, completed=total, description=description, style=style)
 
     def _index(self, tid: TaskID) -> int:
         return next(i for i, t in enumerate(self.bar.tasks) if t.id == tid)

@@ -122,6 +122,8 @@ def cmd_regress(
     df_a, df_b = load(dir_a.path), load(dir_b.path)
     settings_a, settings_b = run_settings(dir_a.path), run_settings(dir_b.path)
     earlier = history_before(results, dir_b.run_id)
+    for skipped in earlier.attrs.get("skipped", []):
+        say(console, f"history: {skipped}", style="yellow")
     result = regressions(df_a, df_b, threshold=threshold, history=earlier, settings=settings_b)
     findings = across_runs(df_a, df_b)
     differ = settings_findings(dir_a.run_id, dir_b.run_id, settings_a, settings_b)

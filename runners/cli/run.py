@@ -14,7 +14,7 @@ from rich.text import Text
 
 from ringbench.errors import UserError
 from ringbench.progress import Progress
-from ringbench.results import BenchStatus, HostStatus, ResultStore
+from ringbench.results import BenchStatus, HostStatus, ResultStore, RunDir
 from ringbench.units import format_seconds
 from runners.cli.common import (
     DEFAULT_INVENTORY,
@@ -34,10 +34,11 @@ from runners.cli.progress import LiveProgress
 from runners.execute import DEFAULT, FAST, BenchOutcome, RunConfig
 from runners.inventory import Host, load_inventory
 from runners.outcome import HostOutcome, RunOrigin
-from runners.pipeline import Pipeline, check_workdir, inventory_snapshot
+from runners.pipeline import Pipeline, check_workdir
 from runners.plan import LOCAL_HOST, ConnectOptions, RunPlan, plan_hosts
 from runners.precision import Precision, figure_half_width
-from runners.resume import plan_resume
+from runners.resume import plan_resume, writing
+from runners.snapshot import inventory_snapshot
 from runners.transport import LocalConnection
 from suites.build import build
 from suites.catalog import Catalog, Sampling, load_catalog
@@ -71,6 +72,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "CPU; none: no pinning",
     )
     p.add_argument("--dir", default=".", help="where file benchmarks create their files")
+    p.add_argument(
+        "--process-timeout",
+        type=positive_float,
+        metavar="S",
+        help="kill a harness process that has not returned after S seconds (default 120, "
+        "more for long --values/--min-time); two benchmarks in a row timed out let the host go",
+    )
     p.add_argument("--param", action="append", default=[], metavar="BENCH:KEY=VALUE")
     p.add_argument(
         "--precision",
@@ -93,16 +101,34 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(func=_run)
 
 
+# A harness process that has not returned after this long is killed (and two in a row let
+# the host go): the slowest process of the default settings takes about 2 s (mem-chase-huge's
+# first, calibrating; 1.7 s on a laptop), so 120 s is plenty and a hung host costs little.
+PROCESS_TIMEOUT_S = 120.0
+# Settings that ask for long processes get this many times what one should take: a
+# calibration (about 2 values), the warmups and the values, each at least --min-time (a
+# catalog's sampling multiplies the values by up to 4).
+TIMEOUT_MARGIN = 50
+
+
+def process_timeout(values: int, warmups: int, min_time_s: float) -> float:
+    """How long one harness process of these settings may take before it is killed."""
+    return max(PROCESS_TIMEOUT_S, TIMEOUT_MARGIN * (2 + warmups + values) * min_time_s)
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     base = FAST if args.fast else DEFAULT
+    values = args.values or base.values
+    warmups = base.warmups if args.warmups is None else args.warmups
+    min_time_s = args.min_time or base.min_time_s
     return RunConfig(
         processes=args.processes or base.processes,
-        values=args.values or base.values,
-        warmups=base.warmups if args.warmups is None else args.warmups,
-        min_time_s=args.min_time or base.min_time_s,
+        values=values,
+        warmups=warmups,
+        min_time_s=min_time_s,
         cpu=args.cpu,
         workdir=args.dir,
-        process_timeout_s=base.process_timeout_s,
+        process_timeout_s=args.process_timeout or process_timeout(values, warmups, min_time_s),
     )
 
 
@@ -188,35 +214,40 @@ def cmd_run(
     connect_options = connect_options or ConnectOptions()
     if resume is not None:
         run_dir = store.resolve(resume)
-        left = plan_resume(run_dir, info, catalog, inventory, connect_options, tuple(argv))
-        if left is None:
-            say(console, f"{run_dir.run_id}: every host and benchmark is measured; nothing to do")
-            return ExitCode.OK
-        names = ", ".join(h.name for h in left.plan.hosts)
-        say(console, f"resuming {run_dir.run_id}: {left.missing} benchmark(s) on {names}")
-        return _measure(
-            console,
-            lambda progress: Pipeline(
-                left.plan,
-                run_dir,
-                info,
-                progress,
-                left.origin,
-                previous=left.previous,
-                kept_suites=left.kept_suites,
-                precision=precision,
-            ),
-            run_dir.path,
-            precision,
-        )
+        with writing(run_dir):  # read and written by this process alone
+            left = plan_resume(run_dir, info, catalog, inventory, connect_options, tuple(argv))
+            if left is None:
+                say(
+                    console,
+                    f"{run_dir.run_id}: every host and benchmark is measured; nothing to do",
+                )
+                return ExitCode.OK
+            names = ", ".join(h.name for h in left.plan.hosts)
+            say(console, f"resuming {run_dir.run_id}: {left.missing} benchmark(s) on {names}")
+            return _measure(
+                console,
+                lambda progress: Pipeline(
+                    left.plan,
+                    run_dir,
+                    info,
+                    progress,
+                    left.origin,
+                    previous=left.previous,
+                    kept_suites=left.kept_suites,
+                    precision=precision,
+                ),
+                run_dir.path,
+                precision,
+            )
     benchmarks = tuple(catalog.select(bench_names, families))
     params = parse_params(param_specs, catalog)
     if local:
         hosts: tuple[Host, ...] = (LOCAL_HOST,)
-        snapshot = inventory_snapshot(None)
+        snapshot = None
     else:
-        hosts = plan_hosts(load_inventory(inventory).select(host_patterns))
-        snapshot = inventory_snapshot(inventory)
+        inv = load_inventory(inventory)
+        hosts = plan_hosts(inv.select(host_patterns))
+        snapshot = inventory_snapshot(inv, hosts)
     if any(h.is_local for h in hosts):
         # Checked before the run directory exists: bad input leaves nothing behind.
         check_workdir(LocalConnection(), config.workdir)
@@ -233,12 +264,13 @@ def cmd_run(
         + f", min time {config.min_time_s} s",
     )
     origin = RunOrigin(command=tuple(argv), inventory=snapshot)
-    return _measure(
-        console,
-        lambda progress: Pipeline(plan, new, info, progress, origin, precision=precision),
-        new.path,
-        precision,
-    )
+    with writing(new):  # a --resume of it meanwhile (of "latest") is refused
+        return _measure(
+            console,
+            lambda progress: Pipeline(plan, new, info, progress, origin, precision=precision),
+            new.path,
+            precision,
+        )
 
 
 def _measure(
@@ -367,7 +399,12 @@ def report_outcomes(console: Console, path: Path, outcomes: dict[str, HostOutcom
             failed = True
             say(console, f"{host.host}: failed: {host.reason}", "red")
         failed = failed or any(o.status is BenchStatus.FAILED for o in host.outcomes)
-    say(console, f"results in {path}/ (read them with: python -m pyperf stats {path}/<host>.json)")
+    stored = next((h.host for h in outcomes.values() if h.suite), None)
+    if stored is None:
+        say(console, f"results in {path}/")
+    else:  # wherever the results layout keeps a host's suite
+        example = RunDir(path).suite_path(stored)
+        say(console, f"results in {path}/ (read them with: python -m pyperf stats {example})")
     if any(h.baseline for h in outcomes.values()):
         say(console, f"overhead against the baselines: ringbench overhead {path.name}")
     return ExitCode.FAILED if failed else ExitCode.OK

@@ -180,7 +180,7 @@ def flags_table(flags: pd.DataFrame, title: str = "validity findings") -> Table:
 
 def compare_table(frame: pd.DataFrame, flags: pd.DataFrame) -> Table:
     run_a, run_b = frame["run_a"].iat[0], frame["run_b"].iat[0]
-    table = Table(title=f"{run_b} against {run_a}: B / A per host [95% interval]")
+    table = Table(title=Text(f"{run_b} against {run_a}: B / A per host [95% interval]"))
     for column in ("host", "benchmark", "A", "B", "B / A", "verdict"):
         table.add_column(column, justify="right" if column in ("A", "B", "B / A") else "left")
     severity = _severity_of(flags) if not flags.empty else {}
@@ -204,7 +204,7 @@ def regress_table(changed: pd.DataFrame, base: str, current: str) -> Table:
     and the range it was held against."""
     from analysis.gate_report import held_against, value_text, view_name
 
-    table = Table(title=f"{current} against {base}: changes beyond the threshold")
+    table = Table(title=Text(f"{current} against {base}: changes beyond the threshold"))
     columns = ("host", "benchmark", "view", "baseline", "current", "ratio [95%]", "q", "change")
     for column in (*columns, "held against"):
         table.add_column(column, justify="right" if column in ("baseline", "current") else "left")

@@ -8,6 +8,10 @@ process, namespace, veth and tap in a state file (:mod:`.state`) and writes
 the inventory (:mod:`.invfile`). :mod:`.lifecycle` ties the steps together;
 :mod:`.status` tells what runs. Nothing leaves the machine: guests are reached
 on 127.0.0.1 ports or at addresses inside the lab's own namespaces.
+
+Several labs may run on one machine, each an instance (:mod:`.instance`) with
+its own directory (:mod:`.paths`), names, subnets and process tag: one
+instance's ``up`` or ``down`` never touches another's.
 """
 
 from __future__ import annotations

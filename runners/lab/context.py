@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from ringbench.errors import RingbenchError
+from runners.lab.instance import Instance
 from runners.lab.paths import LabPaths
 from runners.lab.placement import Placement
 from runners.lab.procs import spawn
@@ -20,6 +22,10 @@ class Endpoint:
     pid: int
 
 
+class Cancelled(Exception):
+    """``lab up`` was interrupted: a host's start or boot stops at its next step."""
+
+
 @dataclass(frozen=True, slots=True)
 class LabContext:
     """What every host's start needs."""
@@ -29,10 +35,22 @@ class LabContext:
     image: Image
     placement: Placement
     disks: str = "cached"  # runners.lab.placement.DISKS
+    cancel: threading.Event = field(default_factory=threading.Event)
+    starting: set[str] = field(default_factory=set)  # hosts in a step that creates something
 
     @property
     def tag(self) -> str:
         return self.state.state.tag
+
+    @property
+    def instance(self) -> Instance:
+        return self.paths.instance
+
+    def check(self) -> None:
+        """Raise :class:`Cancelled` once ``lab up`` is interrupted (before each step that
+        creates something, so that nothing new appears while the lab is removed)."""
+        if self.cancel.is_set():
+            raise Cancelled("interrupted")
 
 
 class LeftOut(RingbenchError):
@@ -40,6 +58,7 @@ class LeftOut(RingbenchError):
 
 
 def spawn_recorded(ctx: LabContext, host: str, argv: list[str], what: str) -> int:
+    ctx.check()
     pid = spawn(argv, tag=ctx.tag, log=ctx.paths.log(host))
     ctx.state.add_process(host, pid, what)
     return pid

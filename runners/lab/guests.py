@@ -23,26 +23,30 @@ from runners.lab.placement import pin_vcpus
 from runners.lab.rootfs import guest_disk
 from runners.sshd_config import free_port
 
-UML_SUBNET = "10.213.3.0/24"
-UML_TAP_IP = "10.213.3.1/24"
-UML_GUEST_IP = "10.213.3.2/24"
-UML_TAP = "rb-uml-tap"
 KVM_BOOT_S = 60.0
+UML_LINK = 2  # the /30 of the UML namespace's veth pair
+UML_NET = 3  # the /24 behind it: the tap (.1) and the guest (.2)
 
 
 def start_uml(ctx: LabContext) -> Endpoint:
     """``linux ubd0=IMAGE eth0=tuntap,TAP ...`` inside the lab's namespace."""
     require_root()
-    link = net.link_for("uml", 2)
-    for subnet in ("10.213.2.0/30", UML_SUBNET):
-        net.check_free(subnet)
+    instance = ctx.instance
+    link = net.link_for(instance, "uml", UML_LINK)
+    subnet, tap_ip, guest_ip = (instance.address(UML_NET, n, 24) for n in (0, 1, 2))
+    tap = instance.link("uml", "tap")
+    for wanted in (link.host_ip, subnet):
+        net.check_free(wanted, instance)
+    ctx.check()
     ctx.state.add_netns(link.netns)
     net.create_netns(link.netns)
+    ctx.check()
     ctx.state.add_link(link.host_if)
     net.create_veth(link)
-    net.create_tap(link.netns, UML_TAP, UML_TAP_IP)
+    net.create_tap(link.netns, tap, tap_ip)
     net.enable_forwarding(link.netns)
-    net.route_via(UML_SUBNET, link)
+    net.route_via(subnet, link)
+    ctx.check()
     disk = guest_disk(ctx.image, ctx.paths.run / "uml.ext4")
     argv = [
         "ip",
@@ -56,16 +60,16 @@ def start_uml(ctx: LabContext) -> Endpoint:
         "root=/dev/ubda",
         "rw",
         "init=/sbin/init",
-        f"eth0=tuntap,{UML_TAP}",
+        f"eth0=tuntap,{tap}",
         "con=null",
         "con0=fd:0,fd:1",
-        f"rb_ip={UML_GUEST_IP}",
-        f"rb_gw={UML_TAP_IP.split('/')[0]}",
+        f"rb_ip={guest_ip}",
+        f"rb_gw={tap_ip.split('/')[0]}",
         "rb_hostname=uml",
     ]
     pid = spawn_recorded(ctx, "uml", argv, "User-Mode Linux")
     ctx.state.update("uml", placement=ctx.placement.host_description("guest"))
-    return Endpoint(UML_GUEST_IP.split("/")[0], 22, pid)
+    return Endpoint(guest_ip.split("/")[0], 22, pid)
 
 
 _QEMU_CACHE = {"cached": "writeback", "durable": "none"}
@@ -108,6 +112,7 @@ def _qemu_argv(ctx: LabContext, name: str, accel: str, port: int, disk: Path) ->
 def start_tcg(ctx: LabContext) -> Endpoint:
     """QEMU with binary translation and the distribution's kernel."""
     port = free_port()
+    ctx.check()
     disk = guest_disk(ctx.image, ctx.paths.run / "tcg.ext4")
     pid = spawn_recorded(ctx, "tcg", _qemu_argv(ctx, "tcg", "tcg", port, disk), "QEMU TCG")
     place_emulator(ctx, "tcg", pid)
@@ -153,6 +158,7 @@ def start_kvm(ctx: LabContext) -> Endpoint:
     if reason := cached_kvm_failure(ctx):
         raise LeftOut(reason)
     port = free_port()
+    ctx.check()
     disk = guest_disk(ctx.image, ctx.paths.run / "kvm.ext4")
     pid = spawn_recorded(ctx, "kvm", _qemu_argv(ctx, "kvm", "kvm", port, disk), "QEMU KVM")
     place_emulator(ctx, "kvm", pid)
@@ -164,6 +170,6 @@ def place_emulator(ctx: LabContext, host: str, pid: int) -> None:
     and what became of it in the host's record."""
     placement = ctx.placement
     described = placement.host_description("emulator")
-    if placement.pinned and pin_vcpus(pid, placement) == 0:
+    if placement.pinned and pin_vcpus(pid, placement, stop=ctx.cancel) == 0:
         described = "vCPU thread not found in time: QEMU's threads all on the helper CPUs"
     ctx.state.update(host, placement=described)

@@ -14,11 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ringbench.files import atomic_write_text
 from runners.lab import guests, net
 from runners.lab.context import Endpoint, LabContext, require_root, spawn_recorded
+from runners.lab.paths import private_dir
 from runners.sshd_config import free_port, loopback_sshd_config
 
 SSHD = "/usr/sbin/sshd"
+PRIVSEP_DIR = "/run/sshd"  # compiled into OpenSSH: shared by every sshd of the machine
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,16 +38,24 @@ class HostSpec:
 
 
 def start_native(ctx: LabContext) -> Endpoint:
-    """This machine: an sshd of the lab's own on a loopback port (no root needed)."""
+    """This machine: an sshd of the lab's own on a loopback port (no root needed).
+
+    Its sessions' home is the instance's run directory (``SetEnv HOME``), so that what a
+    run deploys there (~/.cache/ringbench) goes with ``lab down``, never into the real
+    home. As root, sshd also needs /run/sshd (its privilege separation directory, the
+    same for every sshd of the machine): made when missing, never removed by the lab."""
     port = free_port()
-    root = ctx.paths.run / "native"
-    root.mkdir(parents=True, exist_ok=True)
+    root = private_dir(ctx.paths.run / "native")
+    home = private_dir(root / "home")
     authorized = root / "authorized_keys"
-    authorized.write_text(Path(f"{ctx.paths.client_key}.pub").read_text())
+    atomic_write_text(authorized, Path(f"{ctx.paths.client_key}.pub").read_text(), mode=0o600)
     config = root / "sshd_config"
-    config.write_text(loopback_sshd_config(port, ctx.paths.host_key, root / "sshd.pid", authorized))
+    text = loopback_sshd_config(
+        port, ctx.paths.host_key, root / "sshd.pid", authorized, extra=(f"SetEnv HOME={home}",)
+    )
+    atomic_write_text(config, text, mode=0o600)
     if os.geteuid() == 0:
-        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
+        Path(PRIVSEP_DIR).mkdir(mode=0o755, exist_ok=True)
     pid = spawn_recorded(ctx, "native", [SSHD, "-D", "-e", "-f", str(config)], "sshd")
     ctx.state.update("native", placement=ctx.placement.host_description("harness"))
     return Endpoint("127.0.0.1", port, pid)
@@ -53,13 +64,15 @@ def start_native(ctx: LabContext) -> Endpoint:
 def start_container(ctx: LabContext) -> Endpoint:
     """Namespaces on the host's kernel: netns + veth, unshare, chroot, sshd as PID 1."""
     require_root()
-    link = net.link_for("ct", 1)
-    net.check_free("10.213.1.0/30")
+    link = net.link_for(ctx.instance, "ct", 1)
+    net.check_free(link.host_ip, ctx.instance)
+    ctx.check()
     ctx.state.add_netns(link.netns)
     net.create_netns(link.netns)
+    ctx.check()
     ctx.state.add_link(link.host_if)
     net.create_veth(link)
-    root = ctx.image.rootfs
+    root = ctx.image.rootfs  # the instance's own image tree: no other instance's container
     (root / "run" / "sshd").mkdir(parents=True, exist_ok=True)
     argv = [
         "ip",

@@ -10,6 +10,7 @@ from pathlib import Path
 from ringbench.errors import UserError
 from ringbench.files import atomic_write_text
 from runners.inventory import load_inventory
+from runners.lab.instance import Instance
 from runners.lab.placement import DISKS, Placement
 from runners.lab.procs import LabError
 from runners.lab.state import HostRecord, LabHostState
@@ -33,17 +34,20 @@ def render(
     known_hosts: Path,
     placement: Placement,
     disks: str = "cached",
+    instance: Instance | None = None,
 ) -> str:
     """The inventory text: group ``lab``, ``native`` the baseline of every other host, and
     where each host's processes run (``placement``, ``harness_cpu``, ``controller_cpus``)."""
     machine = socket.gethostname() or "localhost"
     now = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    option = (instance or Instance()).option()
     lines = [
-        f"{MARKER}, written by `ringbench lab up` on {now}.",
+        f"{MARKER}, written by `ringbench lab up{option}` on {now}.",
         "#",
         "# Every host runs on this machine; `native` (this machine through an sshd of the",
         "# lab's own) is the baseline of the others. SSH uses the lab's key; the lab's host",
-        f"# keys are in {known_hosts}. `ringbench lab down` stops the hosts.",
+        f"# keys are in {' '.join(str(known_hosts).split())}.",
+        f"# `ringbench lab down{option}` stops the hosts.",
         "all:",
         "  children:",
         "    lab:",
@@ -104,8 +108,9 @@ def write_inventory(
     known_hosts: Path,
     placement: Placement,
     disks: str = "cached",
+    instance: Instance | None = None,
 ) -> None:
     """Write the inventory atomically, then read it back as ringbench will (a check)."""
     check_replaceable(path)
-    atomic_write_text(path, render(records, key_file, known_hosts, placement, disks))
+    atomic_write_text(path, render(records, key_file, known_hosts, placement, disks, instance))
     load_inventory(path)

@@ -2,21 +2,23 @@
 
 Nothing here touches the machine's own interfaces or sends a packet off the
 machine: every address lives on a veth end, a tap inside a lab namespace, or
-a guest behind one, in subnets of 10.213.0.0/16 that the lab checks are
-unused before it takes them.
+a guest behind one, in subnets of the instance's own 10.x.0.0/16
+(:mod:`runners.lab.instance`) that the lab checks are unused before it takes
+them: by the machine, and by any other instance of the lab.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from dataclasses import dataclass
 
-from runners.lab.paths import LINK_PREFIX, NETNS_PREFIX
+from runners.lab.instance import Instance
 from runners.lab.procs import LabError, run_cmd
 
 IP_TIMEOUT_S = 15.0
-LAB_NET = ipaddress.ip_network("10.213.0.0/16")
+LAB_LINK = re.compile(r"rb[a-z0-9]{0,5}-[a-z]+-[a-z]+")  # a link of some instance of the lab
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,14 +36,14 @@ class Link:
         return self.ns_ip.split("/")[0]
 
 
-def link_for(role: str, index: int) -> Link:
+def link_for(instance: Instance, role: str, index: int) -> Link:
     """The namespace and veth pair of one lab host; ``index`` picks its /30."""
     return Link(
-        netns=f"{NETNS_PREFIX}{role}",
-        host_if=f"{LINK_PREFIX}-{role}-h",
-        ns_if=f"{LINK_PREFIX}-{role}-g",
-        host_ip=f"10.213.{index}.1/30",
-        ns_ip=f"10.213.{index}.2/30",
+        netns=instance.netns(role),
+        host_if=instance.link(role, "h"),
+        ns_if=instance.link(role, "g"),
+        host_ip=instance.address(index, 1, 30),
+        ns_ip=instance.address(index, 2, 30),
     )
 
 
@@ -70,21 +72,25 @@ def delete_netns(name: str) -> None:
     ip("netns", "del", name)
 
 
-def check_free(subnet: str) -> None:
-    """Refuse a subnet that the machine already routes (the lab would shadow it)."""
+def check_free(subnet: str, instance: Instance) -> None:
+    """Refuse a subnet that the machine already routes (the lab would shadow it), another
+    instance's included; routes on ``instance``'s own links do not count."""
     wanted = ipaddress.ip_network(subnet, strict=False)
     for route in json.loads(ip("-json", "route", "show", "table", "all") or "[]"):
         dst = route.get("dst", "")
-        if dst in ("default", "") or route.get("dev", "").startswith(f"{LINK_PREFIX}-"):
+        if dst in ("default", "") or instance.owns_link(str(route.get("dev", ""))):
             continue
         try:
             other = ipaddress.ip_network(dst, strict=False)
         except ValueError:
             continue
         if other.version == 4 and other.prefixlen > 0 and wanted.overlaps(other):
+            dev = str(route.get("dev"))[:20]
+            whose = " (another ringbench lab instance's)" if LAB_LINK.fullmatch(dev) else ""
             raise LabError(
-                f"the lab's subnet {wanted} overlaps {other} (dev "
-                f"{route.get('dev')}) on this machine: the lab will not use it"
+                f"lab instance {instance.name}: its subnet {wanted} overlaps {other} (dev "
+                f"{dev}{whose}) on this machine: the lab will not use it; choose another "
+                "instance name (each has its own 10.x.0.0/16)"
             )
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -148,13 +149,19 @@ def _threads(pid: int) -> list[tuple[int, str]]:
     return out
 
 
-def pin_vcpus(pid: int, placement: Placement, timeout_s: float = VCPU_WAIT_S) -> int:
+def pin_vcpus(
+    pid: int,
+    placement: Placement,
+    timeout_s: float = VCPU_WAIT_S,
+    stop: threading.Event | None = None,
+) -> int:
     """Move QEMU's vCPU threads (named ``CPU n/TCG`` or ``CPU n/KVM`` with
-    ``-name ...,debug-threads=on``) to the measuring CPU, once they exist; how many."""
+    ``-name ...,debug-threads=on``) to the measuring CPU, once they exist; how many.
+    Gives up at once when ``stop`` is set (``lab up`` interrupted)."""
     if placement.measure is None:
         return 0
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not (stop is not None and stop.is_set()):
         vcpus = [tid for tid, name in _threads(pid) if name.startswith("CPU ")]
         if vcpus:
             for tid in vcpus:
@@ -163,7 +170,10 @@ def pin_vcpus(pid: int, placement: Placement, timeout_s: float = VCPU_WAIT_S) ->
             return len(vcpus)
         if not Path(f"/proc/{pid}").exists():
             return 0
-        time.sleep(POLL_S)
+        if stop is not None:
+            stop.wait(POLL_S)
+        else:
+            time.sleep(POLL_S)
     return 0
 
 

@@ -1,9 +1,12 @@
 """Subprocesses of the lab: bounded commands, tagged long-running processes, clean kills.
 
-Every command is an argument list with a timeout. Every long-running process
-the lab starts carries ``RINGBENCH_LAB_TAG=<lab id>`` in its environment and a
-session of its own, so that clean-up finds all of them, including the
-sessions sshd detaches from its process group, by reading /proc.
+Every command is an argument list with a timeout, run in a process group of
+its own that is killed whole when it times out or the lab is interrupted
+(debootstrap's dpkg, a copy, mkfs: nothing of it outlives the step). Every
+long-running process the lab starts carries ``RINGBENCH_LAB_TAG=<instance>-<lab
+id>`` in its environment and a session of its own, so that clean-up finds all of
+them, including the sessions sshd detaches from its process group, by reading
+/proc.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,6 +27,9 @@ TAIL_CHARS = 600
 # The long-running processes this process started: kept so that each is waited for
 # (reaped) once it ends, never dropped while it runs.
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+# The bounded commands running now (in any thread), so that an interruption ends them.
+_RUNNING: set[subprocess.Popen[str]] = set()
+_RUNNING_LOCK = threading.Lock()
 
 
 class LabError(UserError):
@@ -42,31 +49,63 @@ def run_cmd(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``argv`` to its end within ``timeout_s``; raise :class:`LabError` on failure."""
+    """Run ``argv`` to its end within ``timeout_s``; raise :class:`LabError` on failure.
+
+    The command and whatever it starts are killed (their process group) when the
+    time is up, when this thread is interrupted, or by :func:`kill_running`."""
     full_env = {**os.environ, **env} if env else None
     try:
-        done = subprocess.run(
+        proc = subprocess.Popen(
             list(argv),
-            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=timeout_s,
             env=full_env,
             cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            check=False,
+            start_new_session=True,
         )
-    except subprocess.TimeoutExpired:
-        raise LabError(f"'{' '.join(argv[:3])} ...' did not finish in {timeout_s:g} s") from None
     except FileNotFoundError:
         raise LabError(
             f"{argv[0]} is not installed: run 'ringbench lab up', which installs the lab's packages"
         ) from None
+    with _RUNNING_LOCK:
+        _RUNNING.add(proc)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        raise LabError(f"'{' '.join(argv[:3])} ...' did not finish in {timeout_s:g} s") from None
+    except BaseException:
+        _kill_group(proc)
+        raise
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(proc)
+    done = subprocess.CompletedProcess(list(argv), proc.returncode, stdout, stderr)
     if check and done.returncode != 0:
         raise LabError(
             f"'{' '.join(argv[:4])}' failed (exit {done.returncode}): "
             f"{tail(done.stderr or done.stdout)}"
         )
     return done
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL the command's process group and reap the command (bounded)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.communicate(timeout=10)
+
+
+def kill_running() -> None:
+    """End every bounded command running now, in any thread (the lab is interrupted)."""
+    with _RUNNING_LOCK:
+        running = list(_RUNNING)
+    for proc in running:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def spawn(argv: Sequence[str], *, tag: str, log: Path, stdin_devnull: bool = True) -> int:
@@ -123,15 +162,17 @@ def _parents() -> dict[int, int]:
     return parents
 
 
-def tagged(tag: str) -> list[int]:
-    """Every live process whose environment carries the lab's tag."""
+def tagged(tag: str, *, prefix: bool = False) -> list[int]:
+    """Every live process whose environment carries the lab's tag (with ``prefix``: a tag
+    that starts with ``tag``, e.g. any lab of one instance)."""
     needle = f"{TAG_VAR}={tag}".encode()
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         with contextlib.suppress(OSError):
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
+            variables = (entry / "environ").read_bytes().split(b"\0")
+            if any(v == needle or (prefix and v.startswith(needle)) for v in variables):
                 found.append(int(entry.name))
     return found
 

@@ -3,14 +3,19 @@
 Two caches, each keyed by a hash of what goes into it:
 
 - ``rootfs-<hash>``: the debootstrap output; its hash covers the suite,
-  variant, packages and mirror. Never modified once complete.
+  variant, packages and mirror. Never modified once complete. It holds no
+  secret, so it lives in the cache directory, which instances may share
+  (built and pruned under the cache's lock).
 - ``image-<hash>``: that tree with the lab's init, sshd configuration, keys
   and the QEMU kernel's network modules (``rootfs/``, the container's root),
   and its ext4 image (``disk.ext4``, which each guest boots from a copy of).
-  Its hash adds the kernel, the files the lab writes and the keys.
+  Its hash adds the kernel, the files the lab writes and the keys. It holds
+  the instance's host key: it lives in the instance's directory, the image
+  directory 0700, the disk and each guest's copy 0600.
 
 A build goes into a temporary directory renamed into place when complete,
-so an interrupted build is never taken for a cached one.
+so an interrupted build is never taken for a cached one, and the temporary
+directory is removed when the build fails or is interrupted.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from pathlib import Path
 
 from ringbench.progress import Progress
 from runners.lab import guestfiles
-from runners.lab.paths import LabPaths
+from runners.lab.paths import LabPaths, private_dir
 from runners.lab.procs import LabError, run_cmd
 
 SUITE = "bookworm"
@@ -111,7 +116,8 @@ def _remove_tree(path: Path) -> None:
 
 
 def _prune(keep: Path) -> None:
-    """Remove the caches of other recipes or keys beside ``keep`` (the lab is down)."""
+    """Remove the caches of other recipes or keys beside ``keep`` (under the cache's lock;
+    a running lab uses none: its guests boot from copies, its container from its image)."""
     kind = keep.name.split("-", 1)[0]
     for other in keep.parent.glob(f"{kind}-*"):
         if other != keep and other.is_dir():
@@ -119,7 +125,8 @@ def _prune(keep: Path) -> None:
 
 
 def build_rootfs(paths: LabPaths, progress: Progress) -> Path:
-    """The debootstrap tree of the current recipe, built now if it is not cached."""
+    """The debootstrap tree of the current recipe, built now if it is not cached.
+    Hold ``paths.cache_lock`` around this (instances may share the cache)."""
     target = paths.rootfs(digest(recipe()))
     if (target / ".complete").is_file():
         _prune(target)
@@ -140,10 +147,10 @@ def build_rootfs(paths: LabPaths, progress: Progress) -> Path:
     started = time.monotonic()
     try:
         run_cmd(argv, timeout_s=DEBOOTSTRAP_TIMEOUT_S)
-    except LabError:
-        _unmount_below(tmp)
+        (tmp / ".complete").write_text(json.dumps(recipe(), sort_keys=True) + "\n")
+    except BaseException:  # failed or interrupted: nothing half-built stays
+        _remove_tree(tmp)
         raise
-    (tmp / ".complete").write_text(json.dumps(recipe(), sort_keys=True) + "\n")
     _remove_tree(target)
     tmp.rename(target)
     _prune(target)
@@ -193,6 +200,13 @@ def image_hash(rootfs: Path, kernel: Kernel, paths: LabPaths) -> str:
     )
 
 
+def _make_private(image: Image) -> Image:
+    """The image's directory 0700 and its disk 0600 (they hold the host key)."""
+    image.disk.parent.chmod(0o700)
+    image.disk.chmod(0o600)
+    return image
+
+
 def build_image(paths: LabPaths, rootfs: Path, progress: Progress) -> Image:
     """The lab's configured tree and its ext4 image, built now if not cached."""
     kernel = find_kernel()
@@ -200,12 +214,27 @@ def build_image(paths: LabPaths, rootfs: Path, progress: Progress) -> Image:
     image = Image(target / "rootfs", target / "disk.ext4", kernel)
     if (target / ".complete").is_file():
         _prune(target)
-        return image
+        return _make_private(image)
     tmp = target.with_name(target.name + ".tmp")
     _remove_tree(tmp)
-    tmp.mkdir(parents=True)
+    private_dir(tmp)
     task = "image"
     progress.start(task, "guest image: copy, configure, mkfs.ext4", total=3)
+    try:
+        _fill_image(tmp, rootfs, kernel, paths, progress, task)
+    except BaseException:  # failed or interrupted: nothing half-built stays
+        _remove_tree(tmp)
+        raise
+    _remove_tree(target)
+    tmp.rename(target)
+    _prune(target)
+    progress.finish(task, "guest image built")
+    return _make_private(image)
+
+
+def _fill_image(
+    tmp: Path, rootfs: Path, kernel: Kernel, paths: LabPaths, progress: Progress, task: str
+) -> None:
     run_cmd(
         ["cp", "-a", "--reflink=auto", str(rootfs), str(tmp / "rootfs")], timeout_s=COPY_TIMEOUT_S
     )
@@ -214,6 +243,8 @@ def build_image(paths: LabPaths, rootfs: Path, progress: Progress) -> Image:
     guestfiles.install(tmp / "rootfs", paths)
     _copy_modules(kernel, tmp / "rootfs")
     progress.update(task, advance=1)
+    disk = tmp / "disk.ext4"
+    disk.touch(mode=0o600)  # mkfs keeps the mode of a file that exists
     run_cmd(
         [
             "mkfs.ext4",
@@ -223,26 +254,25 @@ def build_image(paths: LabPaths, rootfs: Path, progress: Progress) -> Image:
             "ringbench",
             "-d",
             str(tmp / "rootfs"),
-            str(tmp / "disk.ext4"),
+            str(disk),
             IMAGE_SIZE,
         ],
         timeout_s=MKFS_TIMEOUT_S,
     )
+    disk.chmod(0o600)
     progress.update(task, advance=1)
     (tmp / ".complete").write_text("\n")
-    _remove_tree(target)
-    tmp.rename(target)
-    _prune(target)
-    progress.finish(task, "guest image built")
-    return image
 
 
 def guest_disk(image: Image, dest: Path) -> Path:
-    """A private, sparse copy of the image for one guest (the cache stays pristine)."""
+    """A private, sparse copy of the image for one guest (the cache stays pristine),
+    0600 from its creation (it holds the host key)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.unlink(missing_ok=True)
+    dest.touch(mode=0o600)  # cp writes into an existing file and keeps its mode
     run_cmd(
         ["cp", "--sparse=always", "--reflink=auto", str(image.disk), str(dest)],
         timeout_s=COPY_TIMEOUT_S,
     )
+    dest.chmod(0o600)
     return dest

@@ -10,13 +10,14 @@ Format history:
   ``netns``, ``links`` (host-side veth names), ``hosts`` (one record each).
 - 2: ``placement`` (the measuring and helper CPUs), each host's
   ``placement``. A state file of format 1 is still read (to remove its lab).
+- 3: ``instance`` (the lab instance's name; the tag starts with it). Files of
+  formats 1 and 2 are the default instance's.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import secrets
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -26,10 +27,11 @@ from typing import Any
 
 from ringbench.files import atomic_write_json
 from runners.lab import net
+from runners.lab.instance import DEFAULT, Instance
 from runners.lab.procs import LabError, alive, kill_all, start_time, tagged, with_descendants
 
-FORMAT_VERSION = 2
-READABLE = (1, 2)
+FORMAT_VERSION = 3
+READABLE = (1, 2, 3)
 
 
 class LabHostState(StrEnum):
@@ -81,10 +83,16 @@ class LabState:
     links: list[str] = field(default_factory=list)
     hosts: dict[str, HostRecord] = field(default_factory=dict)
     placement: dict[str, Any] = field(default_factory=dict)  # Placement.to_json()
+    instance: str = DEFAULT
 
     @classmethod
-    def new(cls, placement: dict[str, Any] | None = None) -> LabState:
-        return cls(tag=secrets.token_hex(6), created=time.time(), placement=placement or {})
+    def new(cls, instance: Instance, placement: dict[str, Any] | None = None) -> LabState:
+        return cls(
+            tag=instance.new_tag(),
+            created=time.time(),
+            placement=placement or {},
+            instance=instance.name,
+        )
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -110,6 +118,7 @@ class LabState:
                 for k, v in data["hosts"].items()
             },
             placement=dict(data.get("placement") or {}),
+            instance=str(data.get("instance") or DEFAULT),
         )
 
 
@@ -120,6 +129,7 @@ class StateFile:
         self.path = path
         self.state = state
         self._lock = threading.Lock()
+        self._closed = False
 
     @classmethod
     def load(cls, path: Path) -> StateFile | None:
@@ -127,13 +137,32 @@ class StateFile:
             data = json.loads(path.read_text())
         except FileNotFoundError:
             return None
+        except PermissionError:
+            raise LabError(
+                f"{path}: not readable by this user: run as the user who brought the lab up "
+                "(root for the lab's default directory)"
+            ) from None
         except (OSError, ValueError) as exc:
             raise LabError(f"{path}: unreadable lab state ({exc}): remove it") from None
-        return cls(path, LabState.from_json(data))
+        if not isinstance(data, dict):
+            raise LabError(f"{path}: unreadable lab state (not an object): remove it")
+        try:
+            return cls(path, LabState.from_json(data))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise LabError(
+                f"{path}: unreadable lab state ({type(exc).__name__}: {str(exc)[:80]}): "
+                "remove it, and what it lists by hand"
+            ) from None
 
     def save(self) -> None:
         with self._lock:
-            atomic_write_json(self.path, self.state.to_json())
+            if not self._closed:
+                atomic_write_json(self.path, self.state.to_json())
+
+    def close(self) -> None:
+        """No more saves (the lab was removed; a boot thread that ends late writes nothing)."""
+        with self._lock:
+            self._closed = True
 
     def add_process(self, host: str, pid: int, what: str) -> None:
         with self._lock:

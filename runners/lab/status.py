@@ -27,13 +27,13 @@ class LabHostStatus:
     placement: str = ""  # where its host processes may run now, read from /proc
 
 
-def answers(address: str, port: int) -> bool:
+def answers(address: str, port: int, timeout_s: float = BANNER_TIMEOUT_S) -> bool:
     """Whether an SSH server answers with its banner at ``address:port`` (bounded)."""
     with (
         contextlib.suppress(OSError),
-        socket.create_connection((address, port), timeout=BANNER_TIMEOUT_S) as sock,
+        socket.create_connection((address, port), timeout=timeout_s) as sock,
     ):
-        sock.settimeout(BANNER_TIMEOUT_S)
+        sock.settimeout(timeout_s)
         return sock.recv(4).startswith(b"SSH-")
     return False
 

@@ -13,7 +13,6 @@
 #include "benches.h"
 
 #include <fcntl.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -23,8 +22,7 @@ struct fault_state {
     char *map;                  /* anon, cow, mprotect: the region */
     size_t map_len;
     pid_t child;                /* cow: holds the other reference */
-    int fd;                     /* file: the file, kept open for mmap */
-    char path[PATH_MAX];
+    int fd;                     /* file: the file (no name), kept open for mmap */
     char **maps;                /* file: mappings of the whole file */
     size_t nmaps, maps_cap;
     uint64_t file_bytes, stride, per_map;
@@ -96,7 +94,6 @@ void fault_teardown(struct ctx *c)
     free(s->maps);
     if (s->fd >= 0)
         close(s->fd);
-    rb_remove_file(s->path);
     rb_state_free(c);
 }
 
@@ -182,7 +179,7 @@ int fault_file_setup(struct ctx *c)
                        (unsigned long long)s->file_bytes, (unsigned long long)s->stride);
     s->per_map = s->file_bytes / s->stride;
     c->max_batch = (uint64_t)rb_param(c, "batch_faults");
-    s->fd = rb_tmpfile(c, s->path, sizeof s->path);
+    s->fd = rb_anon_file(c);
     if (s->fd < 0)
         return -1;
     /* 4 KiB writes: 4 KiB page cache folios, so a read fault maps the

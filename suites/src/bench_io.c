@@ -1,13 +1,17 @@
 /*
  * bench_io.c: file I/O through the page cache, and I/O that reaches the
  * (emulated) block device: a synchronous write and an O_DIRECT read.
+ *
+ * Their files have no name (rb_anon_file): nothing is left in --dir however
+ * the process ends.  The O_DIRECT read switches the file's one descriptor to
+ * O_DIRECT with fcntl(F_SETFL) once the file is written and synced, since a
+ * file without a name cannot be opened a second time.
  */
 #define _GNU_SOURCE
 #include "benches.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +30,7 @@
 
 struct io_state {
     int fd;                     /* buffered */
-    int dfd;                    /* O_DIRECT */
-    char path[PATH_MAX];
+    int dfd;                    /* the same file, switched to O_DIRECT (fd is then -1) */
     char *buf;                  /* IO_BLOCK bytes, 4 KiB aligned */
     uint64_t size, off, rng;
 };
@@ -60,7 +63,6 @@ void io_teardown(struct ctx *c)
         close(s->fd);
     if (s->dfd >= 0)
         close(s->dfd);
-    rb_remove_file(s->path);
     free(s->buf);
     rb_state_free(c);
 }
@@ -73,7 +75,7 @@ static struct io_state *io_file(struct ctx *c, uint64_t size)
     if (s == NULL)
         return NULL;
     s->size = size;
-    s->fd = rb_tmpfile(c, s->path, sizeof s->path);
+    s->fd = rb_anon_file(c);
     if (s->fd < 0 || rb_fill_file(c, s->fd, size, 0) != 0)
         return NULL;
     return s;
@@ -133,13 +135,23 @@ void io_write_sync_run(struct ctx *c, uint64_t n)
     }
 }
 
+/* Switches fd to O_DIRECT; 0, or -1 with errno (EINVAL: the file system
+ * cannot do direct I/O). */
+static int set_direct(int fd)
+{
+    int flags = fcntl(fd, F_GETFL);
+
+    if (flags < 0)
+        return -1;
+    return fcntl(fd, F_SETFL, flags | O_DIRECT) == 0 ? 0 : -1;
+}
+
 /* O_DIRECT needs a file system that reaches a device: tmpfs and ramfs
  * either refuse it (EINVAL) or, since Linux 6.6, accept it and copy memory. */
 int io_direct_supported(struct ctx *c, char *reason, size_t len)
 {
-    char path[PATH_MAX];
     struct statfs fs;
-    int fd, dfd, err;
+    int fd, rc, err;
 
     if (statfs(c->dir, &fs) == 0 &&
         (fs.f_type == (__typeof__(fs.f_type))TMPFS_MAGIC ||
@@ -148,20 +160,17 @@ int io_direct_supported(struct ctx *c, char *reason, size_t len)
                  "(a RAM file system, no device behind it)", c->dir);
         return 0;
     }
-    fd = rb_tmpfile(c, path, sizeof path);
+    fd = rb_anon_file(c);
     if (fd < 0) {
         /* Not a question of support: setup will report the error. */
         c->failed = 0;
         c->err[0] = '\0';
         return 1;
     }
-    dfd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+    rc = set_direct(fd);
     err = errno;
-    if (dfd >= 0)
-        close(dfd);
     close(fd);
-    rb_remove_file(path);
-    if (dfd < 0 && err == EINVAL) {
+    if (rc != 0 && err == EINVAL) {
         snprintf(reason, len, "O_DIRECT not supported by the file system of %s", c->dir);
         return 0;
     }
@@ -176,9 +185,10 @@ int io_direct_setup(struct ctx *c)
         return -1;
     if (fsync(s->fd) != 0)
         return rb_fail_errno(c, "fsync of a file in %s", c->dir);
-    s->dfd = open(s->path, O_RDONLY | O_DIRECT | O_CLOEXEC);
-    if (s->dfd < 0)
-        return rb_fail_errno(c, "open(O_DIRECT) of a file in %s", c->dir);
+    if (set_direct(s->fd) != 0)
+        return rb_fail_errno(c, "O_DIRECT on a file in %s", c->dir);
+    s->dfd = s->fd;
+    s->fd = -1;
     s->rng = DIRECT_SEED;
     return 0;
 }

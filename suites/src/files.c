@@ -1,9 +1,18 @@
 /*
  * files.c: the files a benchmark makes in --dir.
  *
- * Every file is created by rb_tmpfile() as DIR/ringbench-<pid>-<bench>-XXXXXX
- * and listed in a small registry, so a fatal signal (SIGINT, SIGTERM,
- * SIGHUP) still removes it; teardown removes it with rb_remove_file().
+ * A benchmark that only needs the file's descriptor (io-*, fault-file: up to
+ * 64 MiB each) gets one from rb_anon_file(): a file that never has a name
+ * (O_TMPFILE), or, where the file system cannot do that, one that loses its
+ * name right after it is created.  Its blocks go back to the file system when
+ * the descriptor closes, however the process ends, SIGKILL included.
+ *
+ * A benchmark whose operation is a path lookup (syscall-open-close,
+ * syscall-stat) needs a name: rb_tmpfile() creates it as
+ * DIR/ringbench-<pid>-<bench>-XXXXXX and lists it in a small registry, so a
+ * fatal signal (SIGINT, SIGTERM, SIGHUP) still removes it, and teardown
+ * removes it with rb_remove_file().  Only SIGKILL (or a crash) leaves it,
+ * 42 bytes, named after the process.
  */
 #define _GNU_SOURCE
 #include "harness.h"
@@ -107,6 +116,37 @@ int rb_tmpfile(struct ctx *c, char *path, size_t len)
     }
     memcpy(registry[slot], path, (size_t)n + 1);
     registered[slot] = 1;
+    return fd;
+}
+
+/* Opens (O_RDWR) a new file in --dir that has no name: O_TMPFILE where the file
+ * system supports it, else mkostemp() and unlink() at once (a SIGKILL in
+ * between leaves an empty file).  Returns the descriptor, or -1 after rb_fail. */
+int rb_anon_file(struct ctx *c)
+{
+    char path[PATH_MAX];
+    int fd, n;
+
+#ifdef O_TMPFILE
+    fd = open(c->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        return fd;
+    /* EOPNOTSUPP (the file system cannot), EISDIR or EINVAL (an older kernel):
+     * fall back; any other error shows again below, with its message. */
+#endif
+    n = snprintf(path, sizeof path, "%s/ringbench-%ld-%s-XXXXXX", c->dir,
+                 (long)getpid(), c->bench->name);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return rb_fail(c, "cannot create a file in %s: path too long", c->dir);
+    fd = mkostemp(path, O_CLOEXEC);
+    if (fd < 0)
+        return rb_fail_errno(c, "cannot create a file in %s", c->dir);
+    if (unlink(path) != 0) {
+        int err = errno;
+
+        close(fd);
+        return rb_fail_code(c, err, "cannot remove the name of a file in %s", c->dir);
+    }
     return fd;
 }
 

@@ -106,7 +106,9 @@ extern volatile uint64_t rb_sink;
 extern void *volatile rb_sink_ptr;
 #define RB_BARRIER() __asm__ volatile("" ::: "memory")
 
-/* files.c: files in --dir, removed by teardown or on a fatal signal */
+/* files.c: files in --dir: without a name (gone when closed, even on SIGKILL),
+ * or named, removed by teardown or on a fatal signal */
+int rb_anon_file(struct ctx *c);
 int rb_tmpfile(struct ctx *c, char *path, size_t len);
 void rb_remove_file(char *path);
 int rb_fill_file(struct ctx *c, int fd, uint64_t bytes, size_t chunk);

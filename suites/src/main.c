@@ -283,7 +283,7 @@ static int cmd_list(int argc, char **argv)
     }
     if (rb_check_dir(dir, 0, msg, sizeof msg) != 0)
         return runtime_error(msg);
-    rb_cleanup_on_signals();    /* supported() may make a probe file */
+    rb_cleanup_on_signals();    /* in case a supported() makes a named file */
 
     json_init(&j);
     json_obj_begin(&j);

@@ -1,0 +1,122 @@
+"""Lab instances without booting anything: their names, a lab directory the guests'
+command lines would split, state files of another instance (no root needed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ringbench.errors import UserError
+from runners.lab import lifecycle
+from runners.lab.instance import IFNAMSIZ, ROLES, Instance
+from runners.lab.paths import LabPaths, instance_dir
+from runners.lab.procs import LabError
+from runners.lab.state import FORMAT_VERSION, LabState, StateFile
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_the_default_instance_keeps_the_names_a_running_lab_has() -> None:
+    default = Instance()
+    assert default.netns("ct") == "ringbench-ct" and default.netns("uml") == "ringbench-uml"
+    assert default.link("ct", "h") == "rb-ct-h" and default.link("uml", "tap") == "rb-uml-tap"
+    assert default.address(1, 2, 30) == "10.213.1.2/30"
+    assert instance_dir(default) == LabPaths.default().root
+
+
+def test_named_instances_have_names_subnets_and_tags_of_their_own() -> None:
+    names = [Instance(n) for n in ("tests", "tt2", "timg", "a", "z9z9z")]
+    for instance in names:
+        devices = [instance.link(r, end) for r in ROLES for end in ("h", "g", "tap")]
+        assert all(len(d.encode()) <= IFNAMSIZ for d in devices), devices
+        assert not any(Instance().owns_link(d) for d in devices)  # never the default's
+        assert not any(Instance().owns_netns(instance.netns(r)) for r in ROLES)
+        assert instance.octet != 213 and 214 <= instance.octet <= 253
+        assert instance.new_tag().startswith(f"{instance.name}-")
+        assert str(instance_dir(instance)) == f"{instance_dir(Instance())}-{instance.name}"
+    others = [i for i in names if i.name != "a"]
+    assert not any(names[3].owns_link(o.link("ct", "h")) for o in others)  # rba- vs rbaX-
+    assert len({i.octet for i in names[:3]}) == 3  # the tests' instances never overlap
+
+
+@pytest.mark.parametrize("name", ["Tests", "toolong", "a-b", "9x", "", "x y", "ab\n"])
+def test_a_bad_instance_name_is_one_line(name: str) -> None:
+    with pytest.raises(UserError) as caught:
+        Instance(name)
+    assert "\n" not in str(caught.value) and "lower-case letters and digits" in str(caught.value)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "runners.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("option", ["--lab-dir", "--cache-dir"])
+def test_a_lab_directory_with_a_comma_is_refused_before_anything_starts(
+    tmp_path: Path, option: str
+) -> None:
+    """UML's ubd0=FILE,COW and QEMU's -drive file=...,if=... would read options in it."""
+    bad = tmp_path / "lab,if=none"
+    inventory = tmp_path / "inventory.yaml"
+    args = ["lab", "up", "--instance", "tc", "--inventory", str(inventory), option, str(bad)]
+    if option == "--cache-dir":
+        args += ["--lab-dir", str(tmp_path / "lab")]
+    done = run_cli(*args)
+    assert done.returncode == 2, done
+    assert done.stdout.strip() == "" and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert str(bad) in done.stderr and "','" in done.stderr and "choose a directory" in done.stderr
+    assert not bad.exists() and not inventory.exists() and not (tmp_path / "lab").exists()
+
+
+def test_a_lab_directory_with_blanks_or_a_colon_is_refused(tmp_path: Path) -> None:
+    for name in ("two words", "a:b", 'q"uote'):
+        with pytest.raises(UserError, match="choose a directory"):
+            lifecycle.up(LabPaths.of(Instance("tc"), tmp_path / name), tmp_path / "i.yaml", None)  # type: ignore[arg-type]
+        assert not (tmp_path / name).exists()
+
+
+def state_of(instance: Instance, version: int) -> dict[str, object]:
+    data = LabState.new(instance).to_json()
+    data["format_version"] = version
+    if version < 3:
+        del data["instance"]
+    return data
+
+
+def test_a_state_file_of_format_2_is_the_default_instances(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps(state_of(Instance(), 2)))
+    loaded = StateFile.load(path)
+    assert loaded is not None and loaded.state.instance == "default"
+    path.write_text(json.dumps(state_of(Instance("tt2"), FORMAT_VERSION)))
+    loaded = StateFile.load(path)
+    assert loaded is not None and loaded.state.instance == "tt2"
+    assert loaded.state.tag.startswith("tt2-")
+
+
+def test_down_refuses_the_state_of_another_instance(tmp_path: Path) -> None:
+    """Another instance's lab in the directory is not taken down by mistake."""
+    paths = LabPaths.of(Instance("tt2"), tmp_path)
+    paths.state_file.write_text(json.dumps(state_of(Instance(), 2)))
+    with pytest.raises(LabError, match="lab instance 'default', not 'tt2'"):
+        lifecycle.down(paths)
+    assert paths.state_file.exists()
+
+
+def test_a_malformed_state_file_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    for text in ("[]", '{"format_version": 3}', '{"format_version": 3, "tag": 1, "created": "x"}'):
+        path.write_text(text)
+        with pytest.raises(LabError, match="unreadable lab state") as caught:
+            StateFile.load(path)
+        assert "\n" not in str(caught.value)
