@@ -158,8 +158,11 @@ def bench(session: nox.Session) -> None:
             timeout=120,
             check=False,
         )
-        if status.returncode != 0:
-            # A host the lab cannot run here is left out with its reason (1), and an
+        written = Path(inventory).read_text(encoding="utf-8", errors="replace")
+        lab_inventory = written.startswith("# ringbench lab inventory")
+        if status.returncode != 0 or not lab_inventory:
+            # Up, or (a lab already up for another inventory) its hosts written here. A
+            # host the lab cannot run here is left out with its reason (1), and an
             # inventory of the user's own is kept (2, said in one line): the run goes on.
             session.run("ringbench", "lab", "up", "--inventory", inventory, success_codes=[0, 1, 2])
     else:
