@@ -28,6 +28,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from tests.hostile import BEHAVIOURS, hostile_sshd
 from tests.sshd import ClientKey, Sshd, keygen
@@ -98,7 +99,8 @@ def main() -> int:
     for column in ("host", "status", "reason"):
         table.add_column(column)
     for name, entry in hosts.items():
-        table.add_row(name, entry["status"], entry.get("reason", "")[:150])
+        # what a host said is text, never markup
+        table.add_row(Text(name), entry["status"], Text(entry.get("reason", "")[:150]))
     console.print(table)
     good = hosts["good"]["status"] == "complete"
     bad = all(e["status"] == "failed" and e["reason"] for n, e in hosts.items() if n != "good")
