@@ -103,14 +103,18 @@ def main() -> int:
         table.add_row(Text(name), entry["status"], Text(entry.get("reason", "")[:150]))
     console.print(table)
     good = hosts["good"]["status"] == "complete"
-    bad = all(e["status"] == "failed" and e["reason"] for n, e in hosts.items() if n != "good")
+    # A probe that prints garbage costs the host its facts, not its figures: it stays
+    # complete (tests/test_hostile_hosts.py checks what it names); every other one fails.
+    breaking = {n: e for n, e in hosts.items() if n not in ("good", "probe_garbage")}
+    bad = all(e["status"] == "failed" and e["reason"] for e in breaking.values())
+    bad = bad and hosts["probe_garbage"]["status"] == "complete"
     traceback = "Traceback" in done.stdout + done.stderr
     checks = [
         ("wall time", f"{took:.0f} s", f"<= {TARGET_S} s", took <= TARGET_S),
         ("exit code", str(done.returncode), "1", done.returncode == 1),
         ("traceback printed", "yes" if traceback else "no", "no", not traceback),
         ("good host complete", "yes" if good else "no", "yes", good),
-        ("every bad host failed, with a reason", "yes" if bad else "no", "yes", bad),
+        ("every run-breaking host failed, with a reason", "yes" if bad else "no", "yes", bad),
         ("controller peak RSS", f"{rss / 2**20:.0f} MiB", "< 1024 MiB", rss < TARGET_RSS),
     ]
     summary = Table(title=f"{len(BEHAVIOURS) - 1} hostile hosts and one good one (issue 14)")
