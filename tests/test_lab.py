@@ -47,6 +47,7 @@ from runners.lab.procs import LabError, alive, tagged, with_descendants
 from runners.lab.state import LabHostState, StateFile, lab_processes
 from runners.ssh import default_known_hosts
 from suites.build import BuildInfo
+from tests.signals import as_from_a_terminal
 
 ROOT = Path(__file__).parent.parent
 EXPECTED = {
@@ -361,7 +362,13 @@ def lab_up_process(paths: LabPaths, inventory: Path, log: Path) -> subprocess.Po
     argv += ["--instance", paths.instance.name, "--lab-dir", str(paths.root)]
     argv += ["--cache-dir", str(paths.cache)]
     with log.open("wb") as fp:
-        return subprocess.Popen(argv, cwd=ROOT, stdout=fp, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            stdout=fp,
+            stderr=subprocess.STDOUT,
+            preexec_fn=as_from_a_terminal,
+        )
 
 
 def wait_for(

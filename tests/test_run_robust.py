@@ -41,6 +41,7 @@ from runners.pipeline import HOST_LEFT, Pipeline, RunOrigin
 from runners.plan import LOCAL_HOST, RunPlan, by_machine, plan_hosts
 from suites.build import BuildInfo, file_sha256
 from suites.catalog import Catalog, parse_catalog
+from tests.signals import as_from_a_terminal
 
 MARKUP = ("[/red]", "[bold]x[/]")
 
@@ -347,6 +348,7 @@ def ringbench(*args: str) -> subprocess.Popen[str]:
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         stdin=subprocess.DEVNULL,
+        preexec_fn=as_from_a_terminal,
     )
 
 
