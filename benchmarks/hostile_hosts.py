@@ -31,7 +31,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tests.hostile import BEHAVIOURS, hostile_sshd
-from tests.sshd import ClientKey, Sshd, keygen
+from tests.sshd import ClientKey, Sshd, inventory_lines, keygen
 
 TARGET_S = 7 * 60
 TARGET_RSS = 1 << 30
@@ -54,16 +54,7 @@ def main() -> int:
                 servers[behaviour.replace("-", "_")] = server
                 with known.open("a") as fp:
                     fp.write(server.known_hosts_line() + "\n")
-            lines = ["all:", "  hosts:"]
-            for name, server in servers.items():
-                lines += [
-                    f"    {name}:",
-                    "      ansible_host: 127.0.0.1",
-                    f"      ansible_port: {server.port}",
-                    f"      ansible_user: {server.user}",
-                    f"      ansible_ssh_private_key_file: {client.private}",
-                    f"      machine: m-{name}",
-                ]
+            lines = ["all:", "  hosts:", *inventory_lines(servers)]
             inventory = root / "inventory.yaml"
             inventory.write_text("\n".join(lines) + "\n")
             (root / "ssh_config").write_text("")

@@ -131,3 +131,18 @@ class Sshd:
     def restart(self) -> Sshd:
         self.kill()
         return self.start()
+
+
+def inventory_lines(servers: dict[str, Sshd]) -> list[str]:
+    """Inventory entries (under ``all: hosts:``) for ``servers``, each its own machine."""
+    lines = []
+    for name, server in servers.items():
+        lines += [
+            f"    {name}:",
+            "      ansible_host: 127.0.0.1",
+            f"      ansible_port: {server.port}",
+            f"      ansible_user: {server.user}",
+            f"      ansible_ssh_private_key_file: {server.client.private}",
+            f"      machine: m-{name}",
+        ]
+    return lines

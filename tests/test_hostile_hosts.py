@@ -18,7 +18,7 @@ import pytest
 from ringbench.results import RunDir
 from suites.build import BuildInfo
 from tests.hostile import BEHAVIOURS, hostile_sshd
-from tests.sshd import SSHD, ClientKey, Sshd
+from tests.sshd import SSHD, ClientKey, Sshd, inventory_lines
 
 BAD = tuple(b for b in BEHAVIOURS if b != "good")
 BENCHES = ("syscall-stat", "trap-ud2")
@@ -49,16 +49,7 @@ def fleet(
 
 
 def write_inventory(path: Path, servers: dict[str, Sshd]) -> Path:
-    lines = ["all:", "  hosts:"]
-    for name, server in servers.items():
-        lines += [
-            f"    {name}:",
-            "      ansible_host: 127.0.0.1",
-            f"      ansible_port: {server.port}",
-            f"      ansible_user: {server.user}",
-            f"      ansible_ssh_private_key_file: {server.client.private}",
-            f"      machine: m-{name}",
-        ]
+    lines = ["all:", "  hosts:", *inventory_lines(servers)]
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -14,7 +14,7 @@ import pytest
 from ringbench.results import RunDir
 from runners.cli import main
 from suites.build import BuildInfo
-from tests.sshd import Sshd
+from tests.sshd import Sshd, inventory_lines
 
 QUICK = ["--processes", "2", "--values", "3", "--warmups", "1", "--min-time", "0.002"]
 
@@ -25,15 +25,7 @@ def inventory(
     lines = ["all:", "  hosts:"]
     if local:
         lines += ["    native:", "      ansible_connection: local", "      machine: box0"]
-    for name, server in servers.items():
-        lines += [
-            f"    {name}:",
-            "      ansible_host: 127.0.0.1",
-            f"      ansible_port: {server.port}",
-            f"      ansible_user: {server.user}",
-            f"      ansible_ssh_private_key_file: {server.client.private}",
-            f"      machine: m-{name}",
-        ]
+    lines += inventory_lines(servers)
     path = tmp_path / "inventory.yaml"
     path.write_text("\n".join(lines) + "\n" + extra)
     return path
