@@ -463,18 +463,29 @@ class SSHConnection:
             jump.close()
         self._jumps.clear()
 
-    def _session(self, transport: paramiko.Transport, what: str) -> paramiko.Channel:
+    def _session(self, what: str) -> tuple[paramiko.Transport, paramiko.Channel]:
+        """A new channel and its transport. A connection found dead on opening (the
+        link dropped since the last call, before paramiko noticed) is opened anew once."""
         wait_s = self.target.connect_timeout_s
-        started = time.monotonic()
-        try:
-            return transport.open_session(timeout=wait_s)
-        except (paramiko.SSHException, OSError, EOFError) as exc:
-            if time.monotonic() - started >= wait_s:
-                self.close()
-                message = f"no answer in {wait_s:g} s to opening {what}"
-            else:
-                message = f"cannot open {what}: {shown(str(exc)) or type(exc).__name__}"
-            raise TransportError(host=self.host, message=message) from None
+        retried = False
+        while True:
+            transport = self._transport()
+            started = time.monotonic()
+            try:
+                return transport, transport.open_session(timeout=wait_s)
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                if time.monotonic() - started >= wait_s:
+                    self.close()
+                    message = f"no answer in {wait_s:g} s to opening {what}"
+                elif not transport.is_active():
+                    self.close()
+                    if not retried:
+                        retried = True
+                        continue
+                    message = f"cannot open {what}: the connection was lost"
+                else:
+                    message = f"cannot open {what}: {shown(str(exc)) or type(exc).__name__}"
+                raise TransportError(host=self.host, message=message) from None
 
     def _request(self, chan: paramiko.Channel, what: str, send: Callable[[], None]) -> None:
         """Send a channel request and wait for its reply, at most ``connect_timeout_s``."""
@@ -503,12 +514,11 @@ class SSHConnection:
         Nothing waits past ``timeout_s`` plus the kill grace plus ``connect_timeout_s``,
         however the host behaves; output past the caps kills the command.
         """
-        transport = self._transport()
         command = shlex.join(["timeout", "-k", str(KILL_GRACE_S), f"{timeout_s:g}s", *argv])
         name = f"'{argv[0]}'"
         started = time.monotonic()
         deadline = started + timeout_s + KILL_GRACE_S + self.target.connect_timeout_s
-        chan = self._session(transport, f"a session for {name}")
+        transport, chan = self._session(f"a session for {name}")
         try:
             self._request(chan, f"the request to run {name}", lambda: chan.exec_command(command))
             captured, code = self._collect(chan, transport, argv, started, deadline, timeout_s)
@@ -573,9 +583,8 @@ class SSHConnection:
     def _sftp(self, what: str, timeout_s: float, work: Callable[[paramiko.SFTPClient], T]) -> T:
         """Do ``work`` in a new SFTP session within ``timeout_s``, no stall longer than
         :data:`TRANSFER_STALL_S`; any failure is one TransportError line."""
-        transport = self._transport()
         stall_s = min(TRANSFER_STALL_S, timeout_s)
-        chan = self._session(transport, f"an SFTP session for the {what}")
+        transport, chan = self._session(f"an SFTP session for the {what}")
         try:
             # At the budget the whole connection goes: a write blocked on a full socket
             # (paramiko retries it for as long as the transport lives) ends only so.
