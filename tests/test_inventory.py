@@ -11,7 +11,7 @@ import pytest
 from ringbench.errors import UserError
 from runners import inventory
 from runners.inventory import Host, load_inventory, parse_proxy_jump
-from runners.inventory_yaml import Walker, read_yaml
+from runners.inventory.yaml_source import Walker, read_yaml
 from runners.plan import plan_hosts
 
 LAB = """\

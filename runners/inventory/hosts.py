@@ -35,7 +35,14 @@ from pathlib import Path
 
 from ringbench.errors import UserError
 from ringbench.results import host_file_key, host_file_problem
-from runners.inventory_yaml import PendingHost, Walker, is_password, located, quote, read_yaml
+from runners.inventory.yaml_source import (
+    PendingHost,
+    Walker,
+    is_password,
+    located,
+    quote,
+    read_yaml,
+)
 
 VIRT_CLASSES = (
     "bare-metal",
