@@ -125,7 +125,7 @@ def _other_tag(loader: _Constructor, suffix: str, node: yaml.Node) -> object:
     return Tagged(node.tag)
 
 
-_Constructor.add_constructor(UNSAFE_TAG, _unsafe)
+_Constructor.add_constructor(UNSAFE_TAG, _unsafe)  # type: ignore[type-var]  # stubs: loaders only
 _Constructor.add_multi_constructor("", _other_tag)
 
 
