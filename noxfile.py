@@ -99,16 +99,11 @@ def perf(session: nox.Session) -> None:
 
 @nox.session
 def lab(session: nox.Session) -> None:
-    """The local lab: up (root; installs its own packages), or `-- down` / `-- status`."""
+    """The local lab: up (root; installs its own packages), or `-- down` / `-- status` /
+    `-- inventory` (the path of the inventory it writes in its own directory)."""
     _apt_install(session, BUILD_PACKAGES)
     _install(session)
-    session.run(
-        "ringbench",
-        "lab",
-        *(session.posargs or ["up"]),
-        "--inventory",
-        str(ROOT / "inventory.yaml"),
-    )
+    session.run("ringbench", "lab", *(session.posargs or ["up"]))
 
 
 @nox.session
@@ -145,26 +140,43 @@ def notebook(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """The main job: the lab up if it is not, then the full suite on every host of inventory.yaml.
+    """The main job: the full suite on every host of the local lab (brought up if it is
+    not), or on the inventory given after -- (`nox -s bench -- --inventory FILE`).
 
-    Arguments after -- go to `ringbench run`."""
+    Arguments after -- go to `ringbench run`. The lab's inventory lives in the lab's
+    directory (`ringbench lab inventory` prints where): nothing of the checkout changes."""
     _apt_install(session, BUILD_PACKAGES)
     _install(session)
-    inventory = str(ROOT / "inventory.yaml")
-    if os.geteuid() == 0:
-        status = subprocess.run(
-            [str(Path(session.bin) / "ringbench"), "lab", "status"],
+    if any(a == "--inventory" or a.startswith("--inventory=") for a in session.posargs):
+        session.run("ringbench", "run", *session.posargs)
+        return
+    if os.geteuid() != 0:
+        session.log("not root: the local lab needs root, so only inventory.yaml's hosts run")
+        session.run(
+            "ringbench", "run", "--inventory", str(ROOT / "inventory.yaml"), *session.posargs
+        )
+        return
+    ringbench = str(Path(session.bin) / "ringbench")
+
+    def lab_inventory() -> str | None:
+        found = subprocess.run(
+            [ringbench, "lab", "inventory"],
             capture_output=True,
+            text=True,
             timeout=120,
             check=False,
         )
-        written = Path(inventory).read_text(encoding="utf-8", errors="replace")
-        lab_inventory = written.startswith("# ringbench lab inventory")
-        if status.returncode != 0 or not lab_inventory:
-            # Up, or (a lab already up for another inventory) its hosts written here. A
-            # host the lab cannot run here is left out with its reason (1), and an
-            # inventory of the user's own is kept (2, said in one line): the run goes on.
-            session.run("ringbench", "lab", "up", "--inventory", inventory, success_codes=[0, 1, 2])
-    else:
-        session.log("not root: the local lab needs root, so only inventory.yaml's hosts run")
+        return found.stdout.strip() if found.returncode == 0 and found.stdout.strip() else None
+
+    status = subprocess.run(
+        [ringbench, "lab", "status"], capture_output=True, timeout=120, check=False
+    )
+    inventory = lab_inventory() if status.returncode == 0 else None
+    if inventory is None:
+        # Down, or a host of it down: up. A host the lab cannot run here is left out
+        # with its reason (exit 1): the run goes on with the others.
+        session.run("ringbench", "lab", "up", success_codes=[0, 1])
+        inventory = lab_inventory()
+    if inventory is None:
+        session.error("the lab did not come up: see `ringbench lab status`")
     session.run("ringbench", "run", "--inventory", inventory, *session.posargs)

@@ -37,6 +37,7 @@ import analysis
 from ringbench.files import atomic_write_json
 from ringbench.results import ResultStore
 from runners.cli.run import cmd_run
+from runners.lab.paths import LabPaths
 
 WALL_TARGET_S = 360.0
 RATIO_SPREAD = 0.10
@@ -105,7 +106,7 @@ def _windows(values: list[float], size: int) -> list[list[float]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--inventory", type=Path, default=Path("inventory.yaml"))
+    parser.add_argument("--inventory", type=Path, default=LabPaths.default().inventory)
     parser.add_argument("--results", type=Path, default=Path("results/lab-figures"))
     parser.add_argument("--analyse-only", action="store_true")
     args = parser.parse_args(argv)

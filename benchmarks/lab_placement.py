@@ -46,7 +46,7 @@ def median(run_dir: Path, host: str, bench: str) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=3)
-    parser.add_argument("--inventory", type=Path, default=Path("inventory.yaml"))
+    parser.add_argument("--inventory", type=Path, default=LabPaths.default().inventory)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     console = Console()

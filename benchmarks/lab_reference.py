@@ -29,6 +29,7 @@ from ringbench.files import atomic_write_json
 from runners.deploy import deploy
 from runners.execute import RunConfig, measure_benchmark
 from runners.inventory import load_inventory
+from runners.lab.paths import LabPaths
 from runners.plan import ConnectOptions, connect
 from suites.build import build
 from suites.catalog import load_catalog
@@ -40,7 +41,7 @@ CONFIG = RunConfig(processes=1, values=5, warmups=1, min_time_s=0.02)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--inventory", type=Path, default=Path("inventory.yaml"))
+    parser.add_argument("--inventory", type=Path, default=LabPaths.default().inventory)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     console = Console()

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ringbench.errors import UserError
+from ringbench.errors import HostError, UserError
 from runners.execute import RunConfig
-from runners.inventory import Host
+from runners.inventory import Host, key_problem
 from runners.ssh import SSHConnection, resolve_target
 from runners.transport import Connection, LocalConnection
 from suites.catalog import Benchmark
@@ -65,9 +65,13 @@ class RunPlan:
 
 
 def connect(host: Host, options: ConnectOptions) -> Connection:
-    """A connection to ``host`` (opened lazily for SSH)."""
+    """A connection to ``host`` (opened lazily for SSH); a key file ssh would not use
+    is this host's failure (the inventory only warned of it)."""
     if host.is_local:
         return LocalConnection(host.name)
+    problem = key_problem(Path(host.key_file)) if host.key_file else None
+    if problem:
+        raise HostError(problem, host=host.name)
     target = resolve_target(
         host.name,
         host.address,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,7 +100,7 @@ def plan_resume(
     run_dir: RunDir,
     build: BuildInfo,
     catalog: Catalog,
-    inventory: Path,
+    inventory: Sequence[Path],
     connect: ConnectOptions,
     argv: tuple[str, ...],
 ) -> Resume | None:
@@ -117,7 +117,8 @@ def plan_resume(
     if recorded is None:
         hosts: tuple[Host, ...] = (LOCAL_HOST,)
     else:
-        inv = load_inventory(Path(recorded.path) if recorded.path else inventory)
+        recorded_sources = recorded.sources or ((recorded.path,) if recorded.path else ())
+        inv = load_inventory([Path(s) for s in recorded_sources] or list(inventory))
         known = {h.name: h for h in inv.hosts}  # (inv.get says which host is missing)
         hosts = plan_hosts([known.get(name) or inv.get(name) for name in manifest.hosts])
     done: dict[str, frozenset[str]] = {}

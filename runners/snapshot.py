@@ -41,4 +41,5 @@ def inventory_snapshot(inventory: Inventory, hosts: Sequence[Host]) -> Inventory
         path=str(inventory.path),
         sha256=inventory.sha256,
         hosts={host.name: host_record(host) for host in hosts},
+        sources=tuple(str(s) for s in inventory.sources or (inventory.path,)),
     )

@@ -107,7 +107,10 @@ def test_a_snapshot_keeps_only_the_fields_ringbench_used() -> None:
         "path": "lab.yaml",
         "sha256": "ab" * 32,
         "hosts": {"vm": {"address": "10.0.0.2", "port": 2222, "controller_cpus": [0, 1]}},
+        "sources": ["lab.yaml"],  # an older manifest's one path: its only source
     }
+    several = InventorySnapshot.from_json({**data, "sources": ["a.ini", "group_dir"]})
+    assert several is not None and several.sources == ("a.ini", "group_dir")
 
 
 @pytest.mark.parametrize(

@@ -297,9 +297,10 @@ class InventorySnapshot:
     the manifest of an older ringbench, whose ``text`` is dropped on reading.
     """
 
-    path: str
-    sha256: str | None = None
+    path: str  # the first source
+    sha256: str | None = None  # over every source's bytes, in order
     hosts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    sources: tuple[str, ...] = ()  # every source (files or directories), in order
 
     # field -> the JSON types it may hold (None: absent or not declared)
     HOST_FIELDS: ClassVar[Mapping[str, tuple[type, ...]]] = {
@@ -324,7 +325,8 @@ class InventorySnapshot:
             name: {k: list(v) if k == "controller_cpus" else v for k, v in fields.items()}
             for name, fields in self.hosts.items()
         }
-        return {"path": self.path, "sha256": self.sha256, "hosts": hosts}
+        sources = list(self.sources or ((self.path,) if self.path else ()))
+        return {"path": self.path, "sha256": self.sha256, "hosts": hosts, "sources": sources}
 
     @classmethod
     def from_json(cls, data: object) -> InventorySnapshot | None:
@@ -352,7 +354,10 @@ class InventorySnapshot:
                 kept[key] = value
             hosts[str(name)] = kept
         sha256 = _want(data, "sha256", str, None)
-        return cls(_want(data, "path", str, ""), sha256, hosts)
+        sources = _want(data, "sources", list, [])
+        if not all(isinstance(s, str) for s in sources):
+            raise ValueError("inventory 'sources' is not a list of paths")
+        return cls(_want(data, "path", str, ""), sha256, hosts, tuple(sources))
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from runners.cli.common import DEFAULT_INVENTORY, ExitCode, add_inventory_option, say
+from runners.cli.common import ExitCode, say
 from runners.cli.progress import LiveProgress
 from runners.lab import lifecycle
 from runners.lab.instance import Instance
@@ -24,8 +24,18 @@ STATE_STYLES = {LabHostState.UP: "green", LabHostState.LEFT_OUT: "yellow"}
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("lab", help="the local lab: one host per environment class (root)")
-    p.add_argument("action", choices=["up", "down", "status"])
-    add_inventory_option(p, "where 'up' writes the lab's hosts (default inventory.yaml)")
+    p.add_argument(
+        "action",
+        choices=["up", "down", "status", "inventory"],
+        help="inventory: print the path of the lab's inventory (exit 1 when the lab is down)",
+    )
+    p.add_argument(
+        "--inventory",
+        type=Path,
+        metavar="FILE",
+        help="where 'up' writes the lab's hosts too (it always writes them in the lab's "
+        "directory: 'ringbench lab inventory' prints where)",
+    )
     p.add_argument(
         "--placement",
         default="pinned",
@@ -80,6 +90,8 @@ def _lab(console: Console, args: argparse.Namespace, argv: Sequence[str]) -> int
         )
     if args.action == "down":
         return cmd_lab_down(console, **where)
+    if args.action == "inventory":
+        return cmd_lab_inventory(**where)
     return cmd_lab_status(console, **where)
 
 
@@ -99,7 +111,7 @@ def _paths(lab_dir: Path | None, instance: str | None, cache_dir: Path | None = 
 def cmd_lab_up(
     console: Console,
     *,
-    inventory: Path = DEFAULT_INVENTORY,
+    inventory: Path | None = None,
     lab_dir: Path | None = None,
     placement: Placement | None = None,
     disks: str = "cached",
@@ -135,12 +147,23 @@ def cmd_lab_up(
         failed = failed or r.state is LabHostState.DOWN
     console.print(table)
     say(console, f"placement: {placement.describe()}; disks: {disks}: {DISKS[disks]}")
+    written = f"{result.inventory}" + (f" and {result.copy}" if result.copy else "")
     say(
         console,
-        f"inventory written to {result.inventory}; run on it with: ringbench run "
-        f"--inventory {result.inventory}",
+        f"inventory written to {written}; run on it with: ringbench run "
+        f"--inventory {result.copy or result.inventory}",
     )
     return ExitCode.FAILED if failed else ExitCode.OK
+
+
+def cmd_lab_inventory(*, lab_dir: Path | None = None, instance: str | None = None) -> int:
+    """Print the path of the lab's inventory (for scripts: ``--inventory "$(...)"``); 1
+    and nothing printed when the lab is not up."""
+    paths = _paths(lab_dir, instance)
+    if lab_status(paths) is None or not paths.inventory.is_file():
+        return ExitCode.FAILED
+    print(paths.inventory)
+    return ExitCode.OK
 
 
 def cmd_lab_down(
@@ -191,4 +214,6 @@ def cmd_lab_status(
             Text(h.reason),
         )
     console.print(table)
+    if paths.inventory.is_file():
+        say(console, f"inventory: {paths.inventory}")
     return ExitCode.OK if all(h.state.fine for h in hosts) else ExitCode.FAILED

@@ -34,10 +34,9 @@ from rich.console import Console
 from ringbench import __version__
 from ringbench.errors import HostError, Interrupted, UserError
 from runners.cli import analysis, build, hosts, lab, reports, run
-from runners.cli.common import ExitCode, Parser, say
+from runners.cli.common import ExitCode, Parser, make_console, say
 
 COMMAND_GROUPS = (build, run, hosts, lab, analysis, reports)
-WIDE = 200  # columns of a table written to a file or a log
 # Signals that stop a command as Ctrl-C does (SIGINT is Python's KeyboardInterrupt already).
 STOPPING = (signal.SIGTERM, signal.SIGHUP)
 
@@ -76,10 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    # Messages stay whole lines; tables fit a terminal, and are wide enough to read when
-    # written to a file or a CI log (rich would squeeze them into 80 columns there).
-    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS") or WIDE)
-    console = Console(soft_wrap=True, width=width)
+    # Tables fit a terminal, and are printed whole in a file or a CI log.
+    console = make_console(terminal=sys.stdout.isatty(), columns=os.environ.get("COLUMNS"))
     errors = Console(stderr=True)
     try:
         args = build_parser().parse_args(argv)

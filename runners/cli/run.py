@@ -20,17 +20,19 @@ from runners.cli.common import (
     DEFAULT_INVENTORY,
     DEFAULT_RESULTS,
     ExitCode,
-    add_inventory_option,
+    add_inventory_sources,
     add_results_option,
     add_ssh_options,
     connect_options,
     cpu_choice,
+    inventory_sources,
     non_negative_int,
     positive_float,
     positive_int,
     say,
 )
 from runners.cli.progress import LiveProgress
+from runners.cli.tables import hosts_table, medians
 from runners.execute import DEFAULT, FAST, BenchOutcome, RunConfig
 from runners.inventory import Host, load_inventory
 from runners.outcome import HostOutcome, RunOrigin
@@ -55,7 +57,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="PATTERN",
         help="inventory hosts or groups to run on (repeatable; default all)",
     )
-    add_inventory_option(p)
+    add_inventory_sources(p)
     p.add_argument("--bench", action="append", default=[], metavar="NAME", help="repeatable")
     p.add_argument("--family", action="append", default=[], metavar="F", help="repeatable")
     p.add_argument("--fast", action="store_true", help="a quick look: fewer, shorter processes")
@@ -136,7 +138,7 @@ def _run(console: Console, args: argparse.Namespace, argv: Sequence[str]) -> int
     return cmd_run(
         console,
         local=args.local,
-        inventory=args.inventory,
+        inventory=inventory_sources(args),
         host_patterns=args.hosts,
         bench_names=args.bench,
         families=args.family,
@@ -194,7 +196,7 @@ def cmd_run(
     console: Console,
     *,
     local: bool,
-    inventory: Path = DEFAULT_INVENTORY,
+    inventory: Path | Sequence[Path] = (DEFAULT_INVENTORY,),
     host_patterns: Sequence[str] = (),
     bench_names: Sequence[str] = (),
     families: Sequence[str] = (),
@@ -215,7 +217,8 @@ def cmd_run(
     if resume is not None:
         run_dir = store.resolve(resume)
         with writing(run_dir):  # read and written by this process alone
-            left = plan_resume(run_dir, info, catalog, inventory, connect_options, tuple(argv))
+            sources = [inventory] if isinstance(inventory, Path) else list(inventory)
+            left = plan_resume(run_dir, info, catalog, sources, connect_options, tuple(argv))
             if left is None:
                 say(
                     console,
@@ -317,14 +320,6 @@ def report_precision(
     )
 
 
-def _medians(outcomes: Sequence[BenchOutcome]) -> dict[str, float]:
-    return {
-        o.bench.name: statistics.median(v.value_s for p in o.processes for v in p.result.values)
-        for o in outcomes
-        if o.status is BenchStatus.SUCCESS
-    }
-
-
 def summary_table(host: str, outcomes: Sequence[BenchOutcome]) -> Table:
     table = Table(title=Text(f"{host}: median of all values; cv of the per-process medians"))
     table.add_column("benchmark", no_wrap=True)
@@ -333,7 +328,7 @@ def summary_table(host: str, outcomes: Sequence[BenchOutcome]) -> Table:
     table.add_column("cv(processes)", justify="right")
     table.add_column("processes", justify="right")
     table.add_column("status")
-    medians = _medians(outcomes)
+    figures = medians(outcomes)
     for o in outcomes:
         if o.status is BenchStatus.SUCCESS:
             per_process = [p.result.median_s for p in o.processes]
@@ -343,7 +338,7 @@ def summary_table(host: str, outcomes: Sequence[BenchOutcome]) -> Table:
                 else math.nan
             )
             cells = [
-                format_seconds(medians[o.bench.name]),
+                format_seconds(figures[o.bench.name]),
                 o.bench.operation,
                 f"{cv:.1%}" if not math.isnan(cv) else "-",
                 str(len(o.processes)),
@@ -361,34 +356,11 @@ def summary_table(host: str, outcomes: Sequence[BenchOutcome]) -> Table:
     return table
 
 
-def hosts_table(outcomes: dict[str, HostOutcome]) -> Table:
-    """Every host side by side: median per operation, and x its baseline where it has one."""
-    hosts = [h for h in outcomes.values() if h.outcomes]
-    medians = {h.host: _medians(h.outcomes) for h in hosts}
-    table = Table(title="median per operation (x baseline)")
-    table.add_column("benchmark", no_wrap=True)
-    for h in hosts:
-        # a narrow terminal wraps, never truncates
-        table.add_column(Text(f"{h.host}\n{h.virt_class or '?'}"), justify="right", overflow="fold")
-    names = list(dict.fromkeys(o.bench.name for h in hosts for o in h.outcomes))
-    for name in names:
-        row = [Text(name)]
-        for h in hosts:
-            value = medians[h.host].get(name)
-            base = medians.get(h.baseline or "", {}).get(name) if h.baseline else None
-            cell = format_seconds(value) if value is not None else "-"
-            if value is not None and base:
-                cell += f" x{value / base:.3g}"
-            row.append(Text(cell))
-        table.add_row(*row)
-    return table
-
-
 def report_outcomes(console: Console, path: Path, outcomes: dict[str, HostOutcome]) -> int:
     failed = False
     several = sum(1 for h in outcomes.values() if h.outcomes) > 1
     if several:
-        console.print(hosts_table(outcomes))
+        console.print(hosts_table(outcomes, full=f"ringbench overhead {path}"))
     for host in outcomes.values():
         if host.outcomes and not several:
             console.print(summary_table(host.host, host.outcomes))

@@ -1,21 +1,37 @@
-"""The analysis as terminal tables: rich tables built from the analysis's DataFrames.
+"""The figures as terminal tables: a run's medians across its hosts, and the analysis's
+DataFrames as rich tables.
 
-Imported by the analysis commands only when they run, so that ``ringbench
-run`` does not load pandas. Every cell that holds text from the results
-(host names, validity details) is plain text, never markup.
+Importing this module loads neither pandas nor the analysis (``ringbench run``
+prints :func:`hosts_table`); the functions that take DataFrames import what
+they use when called. Every cell that holds text from the results (host names,
+validity details) is plain text, never markup.
+
+A table with a column per host (:func:`hosts_table`, :func:`overhead_table`,
+:func:`mechanism_table`) sets up to :data:`MAX_ACROSS` hosts side by side; a
+fleet past that is listed with a row per host (and per benchmark where every
+figure is shown), since sixty columns fit no screen and no log.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, cast
 
-import pandas as pd
 from rich.table import Table
 from rich.text import Text
 
-from analysis.calibration import DEVIATION_LIMIT, HALF_WIDTH_LIMIT, ratio_text
-from analysis.validity import SEVERITY_ORDER, records
+from ringbench.results import BenchStatus
 from ringbench.units import TERMINAL, format_seconds, sig3, unit
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from runners.execute import BenchOutcome
+    from runners.outcome import HostOutcome
+
+MAX_ACROSS = 8  # hosts side by side; a fleet of more gets a row per host
 
 
 def _row(table: Table, *cells: object) -> None:
@@ -49,11 +65,15 @@ def _ns_cell(ns: float, low: float = math.nan, high: float = math.nan) -> str:
 
 def _mark(flagged: str, severity: dict[str, str]) -> str:
     """The worst severity among a row's checks, as one character."""
+    from analysis.validity import SEVERITY_ORDER
+
     present = {severity.get(c.split("@")[0], "suspect") for c in flagged.split(",") if c}
     return "".join(MARKS[s] for s in SEVERITY_ORDER if s in present)[:1]
 
 
 def _severity_of(flags: pd.DataFrame) -> dict[str, str]:
+    from analysis.validity import SEVERITY_ORDER
+
     table: dict[str, str] = {}
     for check, sev in zip(flags["check"], flags["severity"], strict=True):
         if check not in table or SEVERITY_ORDER.index(sev) < SEVERITY_ORDER.index(table[check]):
@@ -61,31 +81,50 @@ def _severity_of(flags: pd.DataFrame) -> dict[str, str]:
     return table
 
 
+def _fleet_caption(hosts: int, what: str) -> str:
+    return f"{hosts} hosts: {what} (more than {MAX_ACROSS} do not fit side by side)"
+
+
 def overhead_table(frame: pd.DataFrame, flags: pd.DataFrame) -> Table:
-    """Benchmarks down, environments across: ratio to the baseline [95% interval]."""
+    """Benchmarks down, environments across: ratio to the baseline [95% interval]; past
+    :data:`MAX_ACROSS` environments, a row per environment and benchmark."""
+    from analysis.validity import records
+
     hosts = list(dict.fromkeys(frame["host"]))
     first = {r["host"]: r for r in records(frame.drop_duplicates("host").astype(str))}
+    severity = _severity_of(flags)
+    by = frame.set_index(["benchmark", "host"])
+    benches = list(frame.sort_values(["family", "benchmark"])["benchmark"].unique())
+
+    def cell(bench: str, host: str) -> str | None:
+        if (bench, host) not in by.index:
+            return None
+        row = cast("pd.Series", by.loc[(bench, host)])
+        mark = _mark(str(row["flagged"]), severity)
+        return _ratio_cell(row["ratio"], row["ratio_low"], row["ratio_high"]) + f" {mark}".rstrip()
+
     table = Table(title="overhead: environment / baseline, median ratio [95% interval]")
+    if len(hosts) > MAX_ACROSS:
+        for column in ("host", "class", "vs", "benchmark", "ratio [95%]"):
+            table.add_column(column, justify="right" if column == "ratio [95%]" else "left")
+        for host in hosts:
+            heading = (host, first[host]["virt_class"], first[host]["baseline"])
+            for bench in benches:
+                text = cell(bench, host)
+                if text is not None:
+                    _row(table, *heading, bench, text)
+                    heading = ("", "", "")  # the host's name on its first row only
+            table.add_section()
+        table.caption = _fleet_caption(len(hosts), "a row per host and benchmark") + "; " + LEGEND
+        return table
     table.add_column("benchmark", no_wrap=True)
     for host in hosts:
         table.add_column(
             Text(f"{host}\n{first[host]['virt_class']}\nvs {first[host]['baseline']}"),
             justify="right",
         )
-    severity = _severity_of(flags)
-    by = frame.set_index(["benchmark", "host"])
-    for bench in frame.sort_values(["family", "benchmark"])["benchmark"].unique():
-        cells = []
-        for host in hosts:
-            if (bench, host) not in by.index:
-                cells.append("")
-                continue
-            row = by.loc[(bench, host)]
-            mark = _mark(str(row["flagged"]), severity)
-            cells.append(
-                _ratio_cell(row["ratio"], row["ratio_low"], row["ratio_high"]) + f" {mark}".rstrip()
-            )
-        _row(table, bench, *cells)
+    for bench in benches:
+        _row(table, bench, *(cell(bench, host) or "" for host in hosts))
     table.caption = LEGEND
     return table
 
@@ -93,6 +132,9 @@ def overhead_table(frame: pd.DataFrame, flags: pd.DataFrame) -> Table:
 def calibration_table(rows: pd.DataFrame) -> Table:
     """The known-truth ratios (:mod:`analysis.calibration`): each against its truth of x1.00,
     ``!`` where it is off by more than the limit or its interval is wider."""
+    from analysis.calibration import DEVIATION_LIMIT, HALF_WIDTH_LIMIT, ratio_text
+    from analysis.validity import records
+
     table = Table(title="calibration: ratios whose truth is known, against x1.00 [95% interval]")
     for column in ("host", "vs", "benchmark", "why", "ratio [95%]", "off", "+-", ""):
         table.add_column(column, justify="right" if column in ("off", "+-") else "left")
@@ -117,34 +159,61 @@ def calibration_table(rows: pd.DataFrame) -> Table:
     return table
 
 
+def _mechanism_cell(row: pd.Series) -> str:
+    if math.isnan(row["cost_ns"]):
+        return str(row["note"])
+    text = _ns_cell(row["cost_ns"], row["cost_low_ns"], row["cost_high_ns"])
+    if not math.isnan(row["added_ns"]):
+        sign = "+" if row["added_ns"] >= 0 else "-"
+        text += f"\n{sign}{_ns_cell(abs(row['added_ns']))}"
+        if not math.isnan(row["ratio"]):
+            text += f" (x{row['ratio']:.3g})"
+    if row["note"]:
+        text += f"\n{row['note']}"
+    return text
+
+
 def mechanism_table(mech: pd.DataFrame) -> Table:
-    """Mechanisms down, hosts across: cost per operation, and what the environment adds."""
+    """Mechanisms down, hosts across: cost per operation, and what the environment adds;
+    past :data:`MAX_ACROSS` hosts, a row per mechanism and host."""
     hosts = list(dict.fromkeys(mech["host"]))
     table = Table(title="mechanisms: cost of one operation [95% interval]; + added to baseline")
+    by = mech.set_index(["mechanism", "host"])
+    names = list(dict.fromkeys(mech["mechanism"]))
+
+    def measured(name: str) -> str:
+        first = by.loc[(name, hosts[0])]
+        return str(first["minuend"]) + (f" - {first['subtrahend']}" if first["subtrahend"] else "")
+
+    if len(hosts) > MAX_ACROSS:
+        for column in ("mechanism", "measured as", "host", "cost [95%]; + added"):
+            table.add_column(column)
+        for name in names:
+            lead = (name, measured(name))
+            unmeasured: dict[str, list[str]] = {}  # note -> the hosts it is said of
+            for host in hosts:
+                if (name, host) not in by.index:
+                    continue
+                row = cast("pd.Series", by.loc[(name, host)])
+                if math.isnan(row["cost_ns"]):
+                    unmeasured.setdefault(str(row["note"]), []).append(host)
+                    continue
+                _row(table, *lead, host, _mechanism_cell(row))
+                lead = ("", "")  # the mechanism on its first row only
+            for note, said_of in unmeasured.items():  # one row, not one per host
+                who = "every host" if len(said_of) == len(hosts) else ", ".join(said_of)
+                _row(table, *lead, who, note)
+                lead = ("", "")
+            table.add_section()
+        table.caption = _fleet_caption(len(hosts), "a row per mechanism and host")
+        return table
     table.add_column("mechanism", no_wrap=True)
     table.add_column("measured as")
     for host in hosts:
         table.add_column(Text(host), justify="right")
-    by = mech.set_index(["mechanism", "host"])
-    for name in dict.fromkeys(mech["mechanism"]):
-        first = by.loc[(name, hosts[0])]
-        measured = first["minuend"] + (f" - {first['subtrahend']}" if first["subtrahend"] else "")
-        cells = []
-        for host in hosts:
-            row = by.loc[(name, host)]
-            if math.isnan(row["cost_ns"]):
-                cells.append(str(row["note"]))
-                continue
-            text = _ns_cell(row["cost_ns"], row["cost_low_ns"], row["cost_high_ns"])
-            if not math.isnan(row["added_ns"]):
-                sign = "+" if row["added_ns"] >= 0 else "-"
-                text += f"\n{sign}{_ns_cell(abs(row['added_ns']))}"
-                if not math.isnan(row["ratio"]):
-                    text += f" (x{row['ratio']:.3g})"
-            if row["note"]:
-                text += f"\n{row['note']}"
-            cells.append(text)
-        _row(table, name, measured, *cells)
+    for name in names:
+        cells = [_mechanism_cell(by.loc[(name, host)]) for host in hosts]
+        _row(table, name, measured(name), *cells)
     return table
 
 
@@ -156,6 +225,8 @@ SPELLED_OUT = frozenset({"durability"})
 def flags_table(flags: pd.DataFrame, title: str = "validity findings") -> Table:
     """One line per (host, check): host-wide findings once, per-benchmark ones gathered
     (those of :data:`SPELLED_OUT` checks one per benchmark, with their detail)."""
+    from analysis.validity import records
+
     table = Table(title=Text(title))
     for column in ("host", "against", "check", "severity", "detail"):
         table.add_column(column, overflow="fold")
@@ -179,6 +250,8 @@ def flags_table(flags: pd.DataFrame, title: str = "validity findings") -> Table:
 
 
 def compare_table(frame: pd.DataFrame, flags: pd.DataFrame) -> Table:
+    from analysis.validity import records
+
     run_a, run_b = frame["run_a"].iat[0], frame["run_b"].iat[0]
     table = Table(title=Text(f"{run_b} against {run_a}: B / A per host [95% interval]"))
     for column in ("host", "benchmark", "A", "B", "B / A", "verdict"):
@@ -203,6 +276,7 @@ def regress_table(changed: pd.DataFrame, base: str, current: str) -> Table:
     """The gate's flagged rows (:func:`analysis.regress.regressions`), each with its view
     and the range it was held against."""
     from analysis.gate_report import held_against, value_text, view_name
+    from analysis.validity import records
 
     table = Table(title=Text(f"{current} against {base}: changes beyond the threshold"))
     columns = ("host", "benchmark", "view", "baseline", "current", "ratio [95%]", "q", "change")
@@ -221,4 +295,79 @@ def regress_table(changed: pd.DataFrame, base: str, current: str) -> Table:
             str(r["change"]),
             held_against(r),
         )
+    return table
+
+
+# --- a run's medians across its hosts (``ringbench run``'s last table) ---------------------
+
+
+def medians(outcomes: Sequence[BenchOutcome]) -> dict[str, float]:
+    """Each measured benchmark's median of all its values, in seconds."""
+    return {
+        o.bench.name: statistics.median(v.value_s for p in o.processes for v in p.result.values)
+        for o in outcomes
+        if o.status is BenchStatus.SUCCESS
+    }
+
+
+def _ratios(host: HostOutcome, found: Mapping[str, dict[str, float]]) -> dict[str, float]:
+    """Each benchmark's median over its baseline's, where both were measured."""
+    base = found.get(host.baseline or "", {}) if host.baseline else {}
+    mine = found[host.host]
+    return {name: value / base[name] for name, value in mine.items() if base.get(name)}
+
+
+def _counts(outcomes: Sequence[BenchOutcome]) -> str:
+    """``38 of 40, 1 failed, 1 unsupported``."""
+    done = sum(o.status is BenchStatus.SUCCESS for o in outcomes)
+    others: dict[str, int] = {}
+    for o in outcomes:
+        if o.status is not BenchStatus.SUCCESS:
+            others[o.status.value] = others.get(o.status.value, 0) + 1
+    return ", ".join([f"{done} of {len(outcomes)}", *(f"{n} {s}" for s, n in others.items())])
+
+
+def hosts_table(outcomes: Mapping[str, HostOutcome], full: str = "") -> Table:
+    """Every host's medians per operation, and x its baseline where it has one: up to
+    :data:`MAX_ACROSS` hosts side by side (benchmarks down); a fleet past that with a row
+    per host, its ratios to its baseline summed up (median, lowest, highest), the caption
+    saying where every figure is (``full``: a command or a file)."""
+    hosts = [h for h in outcomes.values() if h.outcomes]
+    found = {h.host: medians(h.outcomes) for h in hosts}
+    ratios = {h.host: _ratios(h, found) for h in hosts}
+    table = Table(title="median per operation (x baseline)")
+    if len(hosts) > MAX_ACROSS:
+        table.title = "each host's benchmarks, and their medians x its baseline's"
+        for column in ("host", "class", "vs", "measured", "median x", "lowest x", "highest x"):
+            table.add_column(column, justify="right" if column == "median x" else "left")
+        for h in hosts:
+            mine = ratios[h.host]
+            low = min(mine, key=mine.__getitem__, default=None)
+            high = max(mine, key=mine.__getitem__, default=None)
+            _row(
+                table,
+                h.host,
+                h.virt_class or "?",
+                h.baseline or "-",
+                _counts(h.outcomes),
+                f"x{statistics.median(mine.values()):.3g}" if mine else "-",
+                f"x{mine[low]:.3g} {low}" if low is not None else "-",
+                f"x{mine[high]:.3g} {high}" if high is not None else "-",
+            )
+        where = f"\nevery benchmark of every host: {full}" if full else ""
+        table.caption = _fleet_caption(len(hosts), "a row per host") + where
+        return table
+    table.add_column("benchmark", no_wrap=True)
+    for h in hosts:
+        # a narrow terminal wraps, never truncates
+        table.add_column(Text(f"{h.host}\n{h.virt_class or '?'}"), justify="right", overflow="fold")
+    names = list(dict.fromkeys(o.bench.name for h in hosts for o in h.outcomes))
+    for name in names:
+        cells = []
+        for h in hosts:
+            value = found[h.host].get(name)
+            ratio = ratios[h.host].get(name)
+            cell = format_seconds(value) if value is not None else "-"
+            cells.append(cell + (f" x{ratio:.3g}" if ratio is not None else ""))
+        _row(table, name, *cells)
     return table

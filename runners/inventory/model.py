@@ -210,9 +210,15 @@ class InventoryData:
     def reconcile(self) -> None:
         """Ansible's ``reconcile_inventory``: groups without a parent go under ``all``; a
         host in no group but ``all`` is ``ungrouped``, one in another group is not."""
-        for name, group in self.groups.items():
+        for name, group in list(self.groups.items()):
             if name != "all" and not group.parents:
-                self.add_child("all", name)
+                try:
+                    self.add_child("all", name)
+                except ValueError:  # 'all' is below this group
+                    raise group.origin.error(
+                        f"group 'all' is among the children of group {name!r} (or of its "
+                        "children): 'all' holds every group and cannot be a child: remove it"
+                    ) from None
         ungrouped = self.groups["ungrouped"]
         for name, host in self.hosts.items():
             others = set(host.groups) - {"all", "ungrouped"}

@@ -53,7 +53,8 @@ class UpResult:
     hosts: tuple[HostRecord, ...]
     timings: dict[str, float]  # step -> seconds
     previous: Leftovers | None
-    inventory: Path
+    inventory: Path  # the lab's own (paths.inventory)
+    copy: Path | None = None  # the file given with --inventory, written too
 
 
 @contextlib.contextmanager
@@ -100,6 +101,7 @@ def remove_previous(paths: LabPaths) -> Leftovers | None:
         )
     _forget_endpoints(previous.state)
     paths.state_file.unlink(missing_ok=True)
+    paths.inventory.unlink(missing_ok=True)
     return left
 
 
@@ -164,7 +166,7 @@ def _interrupted(paths: LabPaths, state: StateFile, left: Leftovers, still: list
 
 def up(
     paths: LabPaths,
-    inventory: Path,
+    inventory: Path | None,
     progress: Progress,
     host_filter: Callable[[hosts.HostSpec], bool] | None = None,
     placement: Placement | None = None,
@@ -173,11 +175,13 @@ def up(
     """Bring the whole lab up; hosts that do not come up are reported, not raised.
 
     ``progress`` hears of each step (``packages``, ``rootfs``, ``image``) and
-    of each host's boot (a task named after the host)."""
+    of each host's boot (a task named after the host). The inventory is written in the
+    lab's directory (``paths.inventory``), and to ``inventory`` too when one is given."""
     check_safe_path(paths.root, "lab directory", "--lab-dir, or $RINGBENCH_LAB_DIR")
     # the cache's too: debootstrap's mounts in it are found again by path
     check_safe_path(paths.cache, "lab cache directory", "--cache-dir, or $RINGBENCH_LAB_CACHE")
-    invfile.check_replaceable(inventory)  # before anything starts: never lose a user's file
+    if inventory is not None:  # before anything starts: never lose a user's file
+        invfile.check_replaceable(inventory)
     try:
         private_dir(paths.root)
     except OSError as exc:
@@ -233,7 +237,7 @@ def _build(paths: LabPaths, progress: Progress, timings: dict[str, float]) -> ro
 
 def _up(
     paths: LabPaths,
-    inventory: Path,
+    inventory: Path | None,
     progress: Progress,
     host_filter: Callable[[hosts.HostSpec], bool] | None,
     placement: Placement | None,
@@ -269,15 +273,17 @@ def _up(
             raise LabError(
                 "no host of the lab came up: " + "; ".join(f"{r.name}: {r.reason}" for r in records)
             )
-        invfile.write_inventory(
-            inventory,
-            records,
-            paths.client_key,
-            default_known_hosts(),
-            placement,
-            disks,
-            paths.instance,
-        )
+        for target in (paths.inventory, inventory):
+            if target is not None:
+                invfile.write_inventory(
+                    target,
+                    records,
+                    paths.client_key,
+                    default_known_hosts(),
+                    placement,
+                    disks,
+                    paths.instance,
+                )
     except BaseException as exc:
         with _signals_held() as arrived:
             left, still = _abandon(paths, state)
@@ -285,7 +291,7 @@ def _up(
             raise Interrupted(_interrupted(paths, state, left, still)) from None
         raise
     timings["total"] = time.monotonic() - started
-    return UpResult(tuple(records), timings, previous, inventory)
+    return UpResult(tuple(records), timings, previous, paths.inventory, inventory)
 
 
 def down(paths: LabPaths) -> tuple[Leftovers | None, list[str]]:
@@ -301,5 +307,6 @@ def down(paths: LabPaths) -> tuple[Leftovers | None, list[str]]:
         if not still:
             _forget_endpoints(state.state)
             paths.state_file.unlink(missing_ok=True)
+            paths.inventory.unlink(missing_ok=True)
             shutil.rmtree(paths.run, ignore_errors=True)
         return left, still

@@ -136,6 +136,11 @@ class LabPaths:
         return self.root / "state.json"
 
     @property
+    def inventory(self) -> Path:
+        """The lab's own inventory, written by ``lab up`` (never a file of the checkout)."""
+        return self.root / "inventory.yaml"
+
+    @property
     def kvm_verdict(self) -> Path:
         return self.root / "kvm-verdict.json"
 
