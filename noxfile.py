@@ -79,6 +79,7 @@ def perf(session: nox.Session) -> None:
     )
     session.run("python", "-m", "benchmarks.ssh_scaling")
     session.run("python", "-m", "benchmarks.analysis_speed")
+    session.run("python", "-m", "benchmarks.inventory_speed")
     session.run("python", "-m", "benchmarks.regress_gate")
     session.run("python", "-m", "benchmarks.hostile_hosts")
     if os.geteuid() == 0:  # the lab needs root; from scratch with `-- --lab-scratch`

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import subprocess
 from pathlib import Path
@@ -519,3 +520,38 @@ def test_a_cycle_behind_a_tail_names_the_ring_only(tmp_path: Path) -> None:
 def test_the_inventory_records_the_hash_of_what_it_read(tmp_path: Path) -> None:
     path = write(tmp_path, LAB)
     assert load_inventory(path).sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_loading_leaves_the_garbage_collector_as_it_was(tmp_path: Path, enabled: bool) -> None:
+    """load_inventory pauses the cyclic collector while it builds (hundreds of thousands
+    of objects, none garbage) and gives it back as it found it, also on an error."""
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        load_inventory(write(tmp_path, LAB))
+        assert gc.isenabled() is enabled
+        with pytest.raises(UserError):
+            load_inventory(write(tmp_path, "all:\n  hosts:\n    a: [\n"))
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
+def test_the_ssh_plugins_later_variable_wins_as_in_ansible(tmp_path: Path) -> None:
+    """ansible_ssh_host over ansible_host, ansible_ssh_port over ansible_port,
+    ansible_ssh_user over ansible_user, ansible_ssh_private_key_file over
+    ansible_private_key_file: the order of the ssh plugin's option variables."""
+    inv = load_inventory(
+        write(
+            tmp_path,
+            "all:\n  hosts:\n    a:\n      ansible_host: 10.0.0.1\n"
+            "      ansible_ssh_host: 10.0.0.2\n"
+            "      ansible_port: 2201\n      ansible_ssh_port: 2202\n      ansible_user: u1\n"
+            "      ansible_ssh_user: u2\n      ansible_private_key_file: k1\n"
+            "      ansible_ssh_private_key_file: k2\n      ansible_connection: ~\n",
+        )
+    )
+    a = inv.get("a")
+    assert (a.address, a.port, a.user, a.key_file) == ("10.0.0.2", 2202, "u2", str(tmp_path / "k2"))
+    assert a.connection == "ssh", "a null ansible_connection is unset: ssh"

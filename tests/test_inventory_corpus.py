@@ -170,7 +170,7 @@ def test_aliases_that_expand_exponentially_stay_cheap(tmp_path: Path) -> None:
 
 def test_unreadable_and_oversized_files(tmp_path: Path) -> None:
     assert_one_line_error(tmp_path, 1, "the inventory has no hosts")  # an empty directory
-    with pytest.raises(UserError, match="absent.yaml: no such inventory file or directory"):
+    with pytest.raises(UserError, match=r"absent\.yaml: no such inventory file or directory"):
         load_inventory(tmp_path / "absent.yaml")
     huge = tmp_path / "huge.yaml"
     huge.write_text("# " + "x" * (5 * 2**20) + "\n")

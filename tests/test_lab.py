@@ -33,7 +33,7 @@ from rich.console import Console
 from ringbench.progress import SILENT
 from ringbench.results import RunDir
 from runners.cli.analysis import cmd_overhead
-from runners.cli.lab import cmd_lab_down, cmd_lab_status, cmd_lab_up
+from runners.cli.lab import cmd_lab_down, cmd_lab_inventory, cmd_lab_status, cmd_lab_up
 from runners.cli.run import cmd_run
 from runners.execute import FAST
 from runners.lab import lifecycle, net
@@ -217,6 +217,10 @@ def test_lab_up_run_classify_down(harness: BuildInfo, lab_env: Path, out: Consol
     )
     assert code == 0, (lab_env / "console.txt").read_text()
     assert cmd_lab_status(out, instance=TESTS.name, lab_dir=paths.root) == 0
+    # The lab's own inventory lives in its directory (no file of the checkout is
+    # rewritten); --inventory writes the same hosts there too.
+    assert paths.inventory.read_text() == inventory.read_text()
+    assert cmd_lab_inventory(instance=TESTS.name, lab_dir=paths.root) == 0
     check_private(paths)
     state = StateFile.load(paths.state_file)
     assert state is not None and state.state.instance == TESTS.name
@@ -282,6 +286,8 @@ def test_lab_up_run_classify_down(harness: BuildInfo, lab_env: Path, out: Consol
     assert lab_objects(TESTS) == []
     assert not paths.state_file.exists()
     assert not paths.run.exists()
+    assert not paths.inventory.exists(), "a lab that is down leaves no inventory to run on"
+    assert cmd_lab_inventory(instance=TESTS.name, lab_dir=paths.root) == 1
 
 
 def test_lab_up_after_a_kill(lab_env: Path, out: Console) -> None:

@@ -12,6 +12,7 @@ malformed) and values are built from the nodes only when something reads them
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import stat
 from pathlib import Path
@@ -22,7 +23,7 @@ from runners.inventory.model import Origin, Tagged, Unsafe, Var, Vars
 
 MAX_BYTES = 4 * 1024 * 1024
 STD_TAGS = "tag:yaml.org,2002:"
-NULL_TAG, MERGE_TAG = STD_TAGS + "null", STD_TAGS + "merge"
+NULL_TAG, MERGE_TAG, STR_TAG = STD_TAGS + "null", STD_TAGS + "merge", STD_TAGS + "str"
 UNSAFE_TAG = "!unsafe"
 SYNTAX_HINTS = (  # a fragment of PyYAML's problem -> what to do
     ("'\\t'", "indent with spaces, not tabs"),
@@ -40,7 +41,29 @@ SYNTAX_HINTS = (  # a fragment of PyYAML's problem -> what to do
     ("single document", "keep one document: remove the '---' line"),
     ("quoted scalar", "close the quotes"),
 )
-_FAST_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_C_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class FastLoader(_C_LOADER):  # type: ignore[valid-type,misc]  # a class chosen at import
+    """libyaml's parser and composer, with PyYAML's resolver (Python) asked only about
+    the plain scalars that may not be strings: those starting with a character some
+    implicit type (int, bool, null, float, timestamp, merge...) can start with. An
+    inventory's host names and keys (``web01``, ``ansible_host``) are strings at once."""
+
+    _may_type = frozenset(k for k in _C_LOADER.yaml_implicit_resolvers if k is not None)
+    _wildcard = None in _C_LOADER.yaml_implicit_resolvers
+
+    def resolve(self, kind: type[yaml.Node], value: str, implicit: tuple[bool, bool]) -> str:
+        if (
+            kind is yaml.ScalarNode
+            and implicit[0]
+            and value
+            and value[0] not in self._may_type
+            and not self._wildcard
+        ):
+            return STR_TAG
+        resolved: str = super().resolve(kind, value, implicit)
+        return resolved
 
 
 def read_text(path: Path, what: str = "the inventory") -> tuple[str, str]:
@@ -79,7 +102,7 @@ def read_text(path: Path, what: str = "the inventory") -> tuple[str, str]:
 def compose(text: str, path: Path) -> yaml.Node | None:
     """The text's YAML document as nodes (``None`` when it holds only comments)."""
     try:
-        return yaml.compose(text, Loader=_FAST_LOADER)
+        return yaml.compose(text, Loader=FastLoader)
     except (yaml.YAMLError, RecursionError):
         pass  # composed again below by the pure-Python parser, for its message
     try:
@@ -139,8 +162,12 @@ def construct(node: yaml.Node) -> object:
 
 
 def lazy_var(node: yaml.Node, path: Path) -> Var:
-    """A variable whose value is built from ``node`` when first read."""
-    return Var(origin=Origin(path, node.start_mark.line + 1), lazy=lambda: construct(node))
+    """A variable whose value is built from ``node`` when first read (a plain string at
+    once: most values are, and building them costs nothing)."""
+    origin = Origin(path, node.start_mark.line + 1)
+    if node.tag == STR_TAG and isinstance(node, yaml.ScalarNode):
+        return Var(node.value, origin)
+    return Var(origin=origin, lazy=functools.partial(construct, node))
 
 
 def mapping_vars(node: yaml.Node, path: Path) -> Vars:

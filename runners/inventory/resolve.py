@@ -74,14 +74,19 @@ def resolve(data: InventoryData) -> Resolved:
     def ancestors(direct: frozenset[str]) -> tuple[str, ...]:
         return order(frozenset(data.ancestors(direct)) - {"all"})
 
+    @cache
+    def magic(source: Path) -> Vars:
+        return {
+            "inventory_file": Var(str(source), MAGIC_SOURCE),
+            "inventory_dir": Var(str(source.parent), MAGIC_SOURCE),
+        }
+
     hosts: dict[str, ResolvedHost] = {}
     members: dict[str, list[str]] = {"all": []}
     for name, entry in data.hosts.items():
         member = ancestors(frozenset(entry.groups))
         combined = dict(chain(member))
-        source = entry.origin.path
-        combined["inventory_file"] = Var(str(source), MAGIC_SOURCE)
-        combined["inventory_dir"] = Var(str(source.parent), MAGIC_SOURCE)
+        combined.update(magic(entry.origin.path))
         combined.update(entry.vars)
         for layer in files("host", name):
             combined.update(layer)

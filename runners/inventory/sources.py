@@ -49,7 +49,7 @@ from runners.inventory.listjson import (
     read_list_json,
 )
 from runners.inventory.model import InventoryData, Origin
-from runners.inventory.reading import compose, construct, read_text
+from runners.inventory.reading import FastLoader, compose, construct, read_text
 from runners.inventory.vars_files import load_vars_files
 from runners.inventory.yaml_source import read_yaml_inventory
 
@@ -73,7 +73,6 @@ MAX_FILES = 10_000  # inventory files read from the sources
 MAX_DEPTH = 32  # directories nested in a directory source
 MAX_SCRIPT_BYTES = 256 * 2**20
 MAX_LINED_JSON = 2**20  # --list JSON larger than this is read without its lines (speed)
-FAST_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def read_sources(paths: Sequence[Path]) -> tuple[InventoryData, str]:
@@ -278,7 +277,7 @@ def _lines_of(text: str, path: Path) -> yaml.Node | None:
 def _probe(text: str) -> yaml.Node | None:
     """The YAML of a file without extension, composed by libyaml where present: most
     such files are INI, and the YAML error's message is not wanted then."""
-    node: yaml.Node | None = yaml.compose(text, Loader=FAST_LOADER)
+    node: yaml.Node | None = yaml.compose(text, Loader=FastLoader)
     return node
 
 
