@@ -135,9 +135,9 @@ class Capped:
 class Captured:
     """What a command printed so far, on stdout and stderr, each under its cap."""
 
-    def __init__(self) -> None:
-        self.stdout = Capped("stdout", MAX_STDOUT_BYTES)
-        self.stderr = Capped("stderr", MAX_STDERR_BYTES)
+    def __init__(self, stdout: int = MAX_STDOUT_BYTES, stderr: int = MAX_STDERR_BYTES) -> None:
+        self.stdout = Capped("stdout", stdout)
+        self.stderr = Capped("stderr", stderr)
 
     def result(self, argv: list[str], exited: int, started: float) -> Result:
         return Result(
@@ -205,7 +205,7 @@ class LocalConnection:
         )
         captured = Captured()
         try:
-            ended = _read_until_exit(proc, captured, started + timeout_s)
+            ended = read_until_exit(proc, captured, started + timeout_s)
             too_large = captured.too_large(self.host, argv, started)
             if too_large is not None or not ended:
                 _kill_group(proc)
@@ -236,7 +236,7 @@ class LocalConnection:
         shutil.copyfile(remote, local)
 
 
-def _read_until_exit(proc: subprocess.Popen[bytes], captured: Captured, deadline: float) -> bool:
+def read_until_exit(proc: subprocess.Popen[bytes], captured: Captured, deadline: float) -> bool:
     """Read both pipes until they close and ``proc`` exits: True; False when ``deadline``
     passed first. Returns early (True) when a stream goes over its cap."""
     assert proc.stdout is not None and proc.stderr is not None

@@ -68,6 +68,24 @@ def ansible_resolve(sources: Sequence[Path], tmp: Path) -> dict[str, dict[str, o
     return hosts
 
 
+def isolated_env(tmp: Path) -> dict[str, str]:
+    """The variables that keep ansible-core off the user's home and configuration: an
+    empty ``ansible.cfg``, ``HOME``, ``ANSIBLE_HOME`` and its temporary directory, all
+    under ``tmp`` (made here)."""
+    home = tmp / "home"
+    (home / "local-tmp").mkdir(parents=True, exist_ok=True)
+    config = tmp / "ansible.cfg"
+    config.write_text("")
+    return {
+        "HOME": str(home),
+        "ANSIBLE_CONFIG": str(config),
+        "ANSIBLE_HOME": str(home / ".ansible"),
+        "ANSIBLE_LOCAL_TEMP": str(home / "local-tmp"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_DEPRECATION_WARNINGS": "0",
+    }
+
+
 def ansible_resolve_many(cases: Sequence[Sequence[Path]], tmp: Path) -> list[dict[str, Any]]:
     """:func:`ansible_resolve` for each list of sources, in one child process.
 
@@ -79,22 +97,13 @@ def ansible_resolve_many(cases: Sequence[Sequence[Path]], tmp: Path) -> list[dic
     [...]}`` when ansible-core cannot read that case's sources.
     """
     tmp.mkdir(parents=True, exist_ok=True)
-    config = tmp / "ansible.cfg"
-    config.write_text("")
-    home = tmp / "home"
-    (home / "local-tmp").mkdir(parents=True, exist_ok=True)
     jobs = tmp / "cases.json"
     jobs.write_text(json.dumps([[str(s.resolve()) for s in sources] for sources in cases]))
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "C.UTF-8",
-        "HOME": str(home),
-        "ANSIBLE_CONFIG": str(config),
-        "ANSIBLE_HOME": str(home / ".ansible"),
-        "ANSIBLE_LOCAL_TEMP": str(home / "local-tmp"),
-        "ANSIBLE_NOCOLOR": "1",
+        **isolated_env(tmp),
         "ANSIBLE_FORCE_COLOR": "0",
-        "ANSIBLE_DEPRECATION_WARNINGS": "0",
         "ANSIBLE_INVENTORY_UNPARSED_FAILED": "1",  # no source read: an error, not no hosts
         "PYTHONDONTWRITEBYTECODE": "1",
     }

@@ -450,21 +450,14 @@ def write_cases(tmp: Path) -> dict[str, list[Path]]:
 
 def run_ansible(request: dict[str, Any], tmp: Path) -> dict[str, Any]:
     """This file run as a script with ansible-core: ``request`` in, its answers out."""
-    home = tmp / "home"
-    (home / "local-tmp").mkdir(parents=True, exist_ok=True)
-    config = tmp / "ansible.cfg"
-    config.write_text("")
+    from tests.ansible_oracle import isolated_env  # here: the script itself runs without it
+
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "C.UTF-8",
-        "HOME": str(home),
-        "ANSIBLE_CONFIG": str(config),
-        "ANSIBLE_HOME": str(home / ".ansible"),
-        "ANSIBLE_LOCAL_TEMP": str(home / "local-tmp"),
+        **isolated_env(tmp),
         "ANSIBLE_INVENTORY_ENABLED": "ini",
         "ANSIBLE_INVENTORY_UNPARSED_FAILED": "1",
-        "ANSIBLE_DEPRECATION_WARNINGS": "0",
-        "ANSIBLE_NOCOLOR": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     proc = subprocess.run(

@@ -30,6 +30,7 @@ from runners.inventory.model import InventoryData, Tagged, Unsafe
 from runners.inventory.resolve import resolve
 from runners.inventory.sources import read_sources
 from runners.inventory.vars_files import VAULT_FILE_KEY, load_vars_files
+from tests.ansible_oracle import isolated_env
 
 VENV_BIN = Path(sys.executable).parent
 VAULT_TEXT = "$ANSIBLE_VAULT;1.1;AES256\n3132333435363738393031323334353637383930\n"
@@ -69,17 +70,11 @@ json.dump(
 def ansible_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """ansible-core (in-process children and ``ansible-inventory``) kept off the user's
     home and configuration; the environment's ``ansible-inventory`` on PATH."""
-    home = tmp_path / "ansible-home"
-    (home / "tmp").mkdir(parents=True)
-    config = home / "ansible.cfg"
-    config.write_text("")
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("ANSIBLE_HOME", str(home / ".ansible"))
-    monkeypatch.setenv("ANSIBLE_LOCAL_TEMP", str(home / "tmp"))
-    monkeypatch.setenv("ANSIBLE_CONFIG", str(config))
-    monkeypatch.setenv("ANSIBLE_NOCOLOR", "1")
+    env = isolated_env(tmp_path / "ansible")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("PATH", f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    return home
+    return Path(env["HOME"])
 
 
 def ansible_vars(sources: list[Path], cwd: Path) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from runners.inventory.template import (
     render,
     short_name,
 )
+from tests.ansible_oracle import isolated_env
 
 INV = Path("/inv/hosts.yml")
 HERE = Origin(INV, 7)
@@ -345,13 +346,10 @@ MAGIC = {
 @pytest.fixture(scope="module")
 def ansible(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ModuleType]]:
     """ansible-core's modules, imported with its home, temp and config in tmp."""
-    home = tmp_path_factory.mktemp("ansible-home")
-    (home / "ansible.cfg").write_text("")
+    env = isolated_env(tmp_path_factory.mktemp("ansible"))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HOME", str(home))
-        mp.setenv("ANSIBLE_HOME", str(home / ".ansible"))
-        mp.setenv("ANSIBLE_LOCAL_TEMP", str(home / "tmp"))
-        mp.setenv("ANSIBLE_CONFIG", str(home / "ansible.cfg"))
+        for name, value in env.items():
+            mp.setenv(name, value)
         pytest.importorskip("ansible", reason="ansible-core is a test dependency")
         names = ("parsing.dataloader", "inventory.manager", "vars.manager", "vars.hostvars")
         yield {

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import selectors
 import shutil
 import signal
 import subprocess
@@ -37,10 +36,11 @@ from pathlib import Path
 
 from ringbench.errors import UserError
 from runners.inventory.listjson import decode_json
+from runners.transport import Captured, read_until_exit
 
 TIMEOUT_S = 60.0
 MAX_STDOUT = 64 * 2**20
-MAX_STDERR = 2**20  # its last MiB is kept
+MAX_STDERR = 2**20  # its first MiB is kept
 REASON_CHARS = 300
 EXE = "ansible-inventory"
 CHILD_ENV = {
@@ -103,7 +103,7 @@ def resolve_dynamic(
 
 
 def _run(argv: list[str], path: Path, timeout_s: float, shown: str) -> tuple[int, bytes, bytes]:
-    """Run ``argv`` bounded in time and output: (exit status, stdout, stderr's tail)."""
+    """Run ``argv`` bounded in time and output: (exit status, stdout, stderr)."""
     try:
         proc = subprocess.Popen(
             argv,
@@ -119,10 +119,10 @@ def _run(argv: list[str], path: Path, timeout_s: float, shown: str) -> tuple[int
             f"{path}: cannot run {argv[0]} ({exc.strerror or exc}): check the ansible-core "
             "installation"
         ) from None
-    out, err = bytearray(), bytearray()
+    captured = Captured(stdout=MAX_STDOUT, stderr=MAX_STDERR)
     try:
-        finished = _read(proc, out, err, time.monotonic() + timeout_s)
-        if len(out) > MAX_STDOUT:
+        finished = read_until_exit(proc, captured, time.monotonic() + timeout_s)
+        if captured.stdout.over:
             _kill(proc)
             raise UserError(
                 f"{path}: {shown} printed over {MAX_STDOUT // 2**20} MiB: ringbench reads "
@@ -143,37 +143,7 @@ def _run(argv: list[str], path: Path, timeout_s: float, shown: str) -> tuple[int
         for pipe in (proc.stdout, proc.stderr):
             if pipe is not None:
                 pipe.close()
-    return proc.returncode, bytes(out), bytes(err)
-
-
-def _read(proc: subprocess.Popen[bytes], out: bytearray, err: bytearray, deadline: float) -> bool:
-    """Read both pipes until they close and the process exits (True), the deadline
-    passes (False) or stdout goes over its bound (True, ``out`` over the bound)."""
-    assert proc.stdout is not None and proc.stderr is not None
-    buffers = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
-    with selectors.DefaultSelector() as selector:
-        for fd in buffers:
-            selector.register(fd, selectors.EVENT_READ)
-        while selector.get_map():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            for key, _ in selector.select(left):
-                chunk = os.read(key.fd, 1 << 16)
-                if not chunk:
-                    selector.unregister(key.fd)
-                    continue
-                buffer = buffers[key.fd]
-                buffer += chunk
-                if buffer is out and len(out) > MAX_STDOUT:
-                    return True
-                if buffer is err and len(err) > MAX_STDERR:
-                    del err[: len(err) - MAX_STDERR]
-    try:
-        proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        return False
-    return True
+    return proc.returncode, bytes(captured.stdout.data), bytes(captured.stderr.data)
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:

@@ -78,24 +78,6 @@ def looks_like_list_json(value: object) -> bool:
     )
 
 
-def node_looks_like_list_json(node: yaml.Node) -> bool:
-    """:func:`looks_like_list_json` on a composed YAML document, without building it."""
-    if not isinstance(node, yaml.MappingNode):
-        return False
-    for key, group in node.value:
-        if isinstance(key, yaml.ScalarNode) and key.value == META:
-            return True
-        if isinstance(group, yaml.MappingNode):
-            for section, item in group.value:
-                if (
-                    isinstance(section, yaml.ScalarNode)
-                    and section.value in ("hosts", "children")
-                    and isinstance(item, yaml.SequenceNode)
-                ):
-                    return True
-    return False
-
-
 class _Lines:
     """Where each part of the document was written, when it was read from a file whose
     YAML nodes are at hand (line 0, unknown, for a program's output). Each mapping is

@@ -14,6 +14,7 @@ lists, mappings, ``None``); a value Ansible would decrypt (``!vault``) is a
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,7 +145,7 @@ class InventoryData:
         host = self.hosts.get(name)
         if host is None:
             host = self.hosts[name] = HostEntry(name, origin)
-            if port is not None:
+            if port:  # as Ansible's Host(name, port): port 0 sets nothing
                 host.vars["ansible_port"] = Var(port, origin)
         if group is not None:
             self.groups[group].hosts[name] = None
@@ -205,7 +206,12 @@ class InventoryData:
         target.vars[key] = var
 
     def set_host_variable(self, host: str, key: str, var: Var) -> None:
-        self.hosts[host].vars[key] = var
+        """As Ansible's ``InventoryData.set_variable``, which looks for a group of that
+        name first: a host named like a group gives its variables to the group."""
+        if host in self.groups:
+            self.set_group_variable(host, key, var)
+        else:
+            self.hosts[host].vars[key] = var
 
     def reconcile(self) -> None:
         """Ansible's ``reconcile_inventory``: groups without a parent go under ``all``; a
@@ -227,5 +233,9 @@ class InventoryData:
                     del ungrouped.hosts[name]
                     del host.groups["ungrouped"]
             elif not host.implicit:
+                if name in self.groups:  # Ansible's add_child('ungrouped', name) takes the group
+                    with contextlib.suppress(ValueError):
+                        self.add_child("ungrouped", name)
+                    continue
                 ungrouped.hosts[name] = None
                 host.groups["ungrouped"] = None

@@ -28,7 +28,7 @@ import yaml
 
 from ringbench.errors import UserError
 from runners.inventory.model import InventoryData, Origin
-from runners.inventory.patterns import expand_hostpattern
+from runners.inventory.patterns import MAX_NAMES, expand_hostpattern
 from runners.inventory.reading import MERGE_TAG, NULL_TAG, STD_TAGS, lazy_var
 
 MAX_ENTRIES = 200_000  # mapping entries walked, an alias counting each time it is used
@@ -49,6 +49,7 @@ class _Reader:
         self.path = path
         self.walked: set[tuple[str, int]] = set()
         self.entries = 0
+        self.names = 0  # host names the patterns expanded to, bounded as INI's
 
     def origin(self, line: int) -> Origin:
         return Origin(self.path, line)
@@ -178,7 +179,10 @@ class _Reader:
         return name
 
     def hosts(self, group: str, pattern: str, node: yaml.Node, line: int) -> None:
-        names, port = expand_hostpattern(pattern, self.origin(line))
+        names, port = expand_hostpattern(
+            pattern, self.origin(line), limit=max(1, MAX_NAMES - self.names)
+        )
+        self.names += len(names)
         what = f"host {quote(pattern)}"
         if self.is_null(node):
             entries: list[Entry] = []
