@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from ringbench.errors import HostError, UserError
-from runners.inventory import Host, load_inventory, parse_proxy_jump
-from runners.inventory import hosts as inventory_hosts
+from runners.inventory import Host, checks, load_inventory, parse_proxy_jump
 from runners.inventory.resolve import resolve
 from runners.inventory.sources import read_sources
 from runners.plan import ConnectOptions, connect, plan_hosts
@@ -489,10 +488,10 @@ def test_a_thousand_hosts_chained_by_baseline_are_walked_once(
     assert [h.name for h in plan_hosts(inv.hosts)][:2] == ["h0", "h1"]
     resolved = resolve(read_sources([path])[0])
     built = CountingHosts({h.name: h for h in inv.hosts})
-    inventory_hosts._check_baselines(resolved, built)
+    checks.check_baselines(resolved, built)
     assert built.lookups <= 2 * count, "each host's baseline is looked up a bounded number of times"
     built.lookups = 0
-    inventory_hosts._resolve_machines(built)
+    checks.resolve_machines(built)
     assert built.lookups <= count
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ringbench.errors import UserError
-from runners.inventory.model import InventoryData, Origin, Var
+from runners.inventory.model import InventoryData, Origin, Var, quote
 from runners.inventory.patterns import MAX_NAMES, expand_hostpattern, is_ipv6
 
 KINDS = ("hosts", "children", "vars")
@@ -110,7 +110,7 @@ class _Reader:
                 if is_ipv6(line[1:-1]):
                     hint = f"an IPv6 host in brackets needs a port ({line}:22), else write it bare"
                 raise self.fail(
-                    f"section header {_quote(line)} is not valid: a group name has no "
+                    f"section header {quote(line)} is not valid: a group name has no "
                     f"spaces, ':' or ']'; {hint}"
                 )
             elif self.kind == "hosts":
@@ -177,7 +177,7 @@ class _Reader:
         m = _GROUP_NAME.match(line)
         if m is None:
             raise self.fail(
-                f"{_quote(line)} is not a group name: a line of [{self.group}:children] "
+                f"{quote(line)} is not a group name: a line of [{self.group}:children] "
                 "names one group (no spaces, ':' or ']'), with at most a '#' comment after it"
             )
         child = m.group(1)
@@ -191,7 +191,7 @@ class _Reader:
     def variable_line(self, line: str) -> None:
         if "=" not in line:
             raise self.fail(
-                f"{_quote(line)} is not a variable: a line of [{self.group}:vars] is KEY=VALUE"
+                f"{quote(line)} is not a variable: a line of [{self.group}:vars] is KEY=VALUE"
             )
         key, value = (part.strip() for part in line.split("=", 1))
         var = Var(self.value(value), Origin(self.path, self.line))
@@ -204,7 +204,7 @@ class _Reader:
         except UserError:
             if _SECTION.match(words[0]):  # "[g] ; comment": a header takes only '#'
                 raise self.fail(
-                    f"{_quote(line)} is neither a section header nor a host: a header is "
+                    f"{quote(line)} is neither a section header nor a host: a header is "
                     "[NAME], [NAME:vars] or [NAME:children], followed by nothing but a "
                     "'#' comment"
                 ) from None
@@ -214,7 +214,7 @@ class _Reader:
         for word in words[1:]:
             if "=" not in word:
                 raise self.fail(
-                    f"{_quote(word)} after the host is not KEY=VALUE: write KEY=VALUE, "
+                    f"{quote(word)} after the host is not KEY=VALUE: write KEY=VALUE, "
                     "quoting a value with spaces (KEY=\"a b\"), or start a comment with '#'"
                 )
             key, value = word.split("=", 1)
@@ -249,7 +249,7 @@ class _Reader:
         self.names += len(names)
         if pattern.strip().endswith(":") and port is None:
             raise self.fail(
-                f"host pattern {_quote(pattern)} ends in ':', which Ansible keeps for a "
+                f"host pattern {quote(pattern)} ends in ':', which Ansible keeps for a "
                 "port: write HOST:PORT with the port number, or remove the ':'"
             )
         if "---" in pattern and any(name.strip() == "---" for name in names):
@@ -283,7 +283,7 @@ class _Reader:
         except (TypeError, MemoryError, RecursionError) as exc:
             reason = "nested too deeply" if not isinstance(exc, TypeError) else str(exc)
             raise self.fail(
-                f"the value {_quote(text)} is a Python literal Ansible cannot build "
+                f"the value {quote(text)} is a Python literal Ansible cannot build "
                 f"({reason}): quote it (KEY=\"'...'\") to keep it as text"
             ) from None
         return _plain(value)
@@ -363,10 +363,6 @@ def _plain(value: object) -> object:
     if isinstance(value, complex):
         return str(value)
     return value
-
-
-def _quote(text: str, limit: int = 60) -> str:
-    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
 def read_ini(data: InventoryData, path: Path, text: str) -> None:

@@ -25,6 +25,11 @@ UNKNOWN_LINE = 0
 LOCALHOST_NAMES = ("localhost", "127.0.0.1", "::1")  # Ansible's C.LOCALHOST
 
 
+def quote(text: str, limit: int = 60) -> str:
+    """``'text'``, shortened: user text echoed in a one-line message."""
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
 @dataclass(frozen=True, slots=True)
 class Origin:
     """Where a value, a host or a group was written: ``PATH:LINE`` (line 0: unknown)."""

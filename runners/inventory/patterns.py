@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import string
 
-from runners.inventory.model import Origin
+from runners.inventory.model import Origin, quote
 
 MAX_NAMES = 100_000  # host names one file may expand to
 MAX_CHARS = 32 * 2**20  # characters of the names made, intermediate ones included
@@ -126,7 +126,7 @@ def expand_hostpattern(
         return [pattern], port
     if port is None and text.startswith("[") and text.endswith("]") and is_ipv6(text[1:-1]):
         raise origin.error(  # Ansible reads it as a range, and fails: say why
-            f"host {_quote(text)}: an IPv6 address in brackets needs a port after it "
+            f"host {quote(text)}: an IPv6 address in brackets needs a port after it "
             f"({text}:22); without a port, write the address bare ({text[1:-1]})"
         )
     return _expand(pattern, text, origin, limit), port
@@ -148,7 +148,7 @@ def _expand(pattern: str, text: str, origin: Origin, limit: int) -> list[str]:
         made += len(values) * (len(head) + len(tail)) + sum(len(v) for v in values)
         if made > MAX_CHARS:
             raise origin.error(
-                f"host pattern {_quote(text)} expands to more than {MAX_CHARS // 2**20} MiB "
+                f"host pattern {quote(text)} expands to more than {MAX_CHARS // 2**20} MiB "
                 "of host names: shorten the names or narrow the ranges"
             )
         todo.extend(head + value + tail for value in reversed(values))
@@ -158,12 +158,12 @@ def _expand(pattern: str, text: str, origin: Origin, limit: int) -> list[str]:
 def _too_many(text: str, origin: Origin, limit: int) -> Exception:
     if limit < MAX_NAMES:
         return origin.error(
-            f"host pattern {_quote(text)} takes the file past {MAX_NAMES:,} host names "
+            f"host pattern {quote(text)} takes the file past {MAX_NAMES:,} host names "
             f"(with the hosts before it): ringbench reads at most {MAX_NAMES:,} per file; "
             "split the inventory into several files"
         )
     return origin.error(
-        f"host pattern {_quote(text)} expands to more than {MAX_NAMES:,} host names: "
+        f"host pattern {quote(text)} expands to more than {MAX_NAMES:,} host names: "
         f"ringbench reads at most {MAX_NAMES:,} per file; narrow the range"
     )
 
@@ -175,11 +175,11 @@ def _one_range(name: str, text: str, origin: Origin) -> tuple[str, list[str], st
     parts = name.replace("[", "|", 1).replace("]", "|", 1).split("|")
     if len(parts) != 3:
         raise origin.error(
-            f"host pattern {_quote(text)} has a '[' without its ']' (or a '|'): "
+            f"host pattern {quote(text)} has a '[' without its ']' (or a '|'): "
             "write a range as NAME[BEGIN:END] or NAME[BEGIN:END:STEP]"
         )
     head, spec, tail = parts
-    what = f"host range [{spec}] in {_quote(text)}"
+    what = f"host range [{spec}] in {quote(text)}"
     bounds = spec.split(":")
     if len(bounds) not in (2, 3):
         raise origin.error(
@@ -230,7 +230,3 @@ def _one_range(name: str, text: str, origin: Origin) -> tuple[str, list[str], st
     if width:
         return head, [str(n).zfill(width) for n in numbers], tail
     return head, [str(n) for n in numbers], tail
-
-
-def _quote(text: str, limit: int = 60) -> str:
-    return repr(text if len(text) <= limit else text[: limit - 3] + "...")

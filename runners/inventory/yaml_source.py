@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 
 from ringbench.errors import UserError
-from runners.inventory.model import InventoryData, Origin
+from runners.inventory.model import InventoryData, Origin, quote
 from runners.inventory.patterns import MAX_NAMES, expand_hostpattern
 from runners.inventory.reading import MERGE_TAG, NULL_TAG, STD_TAGS, lazy_var
 
@@ -36,11 +36,6 @@ GROUP_KEYS = ("hosts", "children", "vars")
 STR_TAG = STD_TAGS + "str"
 
 Entry = tuple[str, yaml.Node, int]  # key, value node, line
-
-
-def quote(text: str, limit: int = 60) -> str:
-    """``'text'``, shortened: user text echoed in a one-line message."""
-    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
 class _Reader:

@@ -1,4 +1,4 @@
-"""The hosts ringbench measures, built from the resolved inventory.
+"""Loading an inventory: the hosts ringbench measures, built from the resolved sources.
 
 An existing Ansible inventory works as it is (:mod:`.sources` reads every format
 Ansible reads, :mod:`.resolve` applies its precedence, :mod:`.template` renders the
@@ -23,46 +23,23 @@ connected to (:func:`key_problem`). Every error is one line,
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import difflib
-import fnmatch
 import functools
 import gc
-import os
-import re
-import shlex
-import stat
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from ringbench.errors import UserError
-from ringbench.results import host_file_key, host_file_problem
-from runners.inventory.model import LOCALHOST_NAMES, InventoryData, Origin, Tagged, Var, Vars
+from ringbench.results import host_file_problem
+from runners.inventory.checks import check_baselines, check_machines, check_names, resolve_machines
+from runners.inventory.host import CONNECTIONS, VIRT_CLASSES, Host, Inventory
+from runners.inventory.model import LOCALHOST_NAMES, InventoryData, Origin, Tagged, Var, Vars, quote
 from runners.inventory.resolve import Resolved, ResolvedHost, resolve
 from runners.inventory.sources import read_sources
 from runners.inventory.template import OMIT, TemplateContext, is_template, render
+from runners.inventory.values import key_problem, parse_cpus, parse_proxy_jump
 from runners.inventory.vars_files import VAULT_FILE_KEY
-from runners.inventory.yaml_source import quote
 
-VIRT_CLASSES = (
-    "bare-metal",
-    "paravirtualized",
-    "binary-translation",
-    "hardware-assisted",
-    "container",
-)
-CONNECTIONS = {  # ansible_connection -> how ringbench connects
-    "local": "local",
-    "ansible.builtin.local": "local",
-    "ssh": "ssh",
-    "smart": "ssh",
-    "paramiko": "ssh",
-    "paramiko_ssh": "ssh",
-    "ansible.builtin.ssh": "ssh",
-    "ansible.builtin.paramiko_ssh": "ssh",
-}
-# The variables the ssh connection plugin reads for each option: the last one set wins.
 CONNECTION_VARS = {
     "address": ("ansible_host", "ansible_ssh_host"),
     "port": ("ansible_port", "ansible_ssh_port"),
@@ -92,196 +69,6 @@ LOGIN_PASSWORDS = (
     "ansible_paramiko_password",
 )
 KNOWN_KEYS = (*(k for keys in CONNECTION_VARS.values() for k in keys), *OWN_KEYS)
-_JUMP_HOP = re.compile(r"(?:[^@\s,]+@)?(?:\[[0-9A-Fa-f:.%\w]+\]|[A-Za-z0-9._-]+)(?::([0-9]{1,5}))?")
-
-
-@dataclass(frozen=True, slots=True)
-class Host:
-    """One host of the inventory, with every inherited variable resolved."""
-
-    name: str
-    connection: str  # local or ssh; for an unusable host, ansible_connection as written
-    address: str
-    user: str | None
-    port: int
-    key_file: str | None
-    ssh_common_args: str | None
-    proxy_jump: str | None  # raw ssh -J spec, [USER@]HOST[:PORT][,...], or None
-    virt_class: str | None
-    machine: str
-    baseline: str | None
-    hypervisor: str | None
-    groups: tuple[str, ...]
-    line: int
-    placement: str | None = None  # where the host's own processes run (the lab says)
-    harness_cpu: int | None = None  # the host CPU the harness pins itself to under --cpu auto
-    controller_cpus: tuple[int, ...] = ()  # where the controller keeps its own work
-    disk: str | None = None  # how the host's disk is backed (what its fsync/O_DIRECT reach)
-    unusable: str | None = None  # why ringbench cannot run on it; None: usable
-    source: str = ""  # PATH:LINE where the host was first written
-
-    @property
-    def is_local(self) -> bool:
-        return self.connection == "local"
-
-    @property
-    def usable(self) -> bool:
-        return self.unusable is None
-
-    @property
-    def own_vars(self) -> dict[str, str]:
-        """ringbench's own keys that are set, as text."""
-        values = {
-            "virt_class": self.virt_class,
-            "machine": self.machine or None,
-            "baseline": self.baseline,
-            "hypervisor": self.hypervisor,
-            "placement": self.placement,
-            "harness_cpu": None if self.harness_cpu is None else str(self.harness_cpu),
-            "controller_cpus": ",".join(map(str, self.controller_cpus)) or None,
-            "disk": self.disk,
-        }
-        return {k: v for k, v in values.items() if v is not None}
-
-
-@dataclass(frozen=True, slots=True)
-class Inventory:
-    path: Path  # the first source
-    hosts: tuple[Host, ...]  # every host, usable or not
-    sha256: str = ""  # of the bytes the hosts were read from
-    sources: tuple[Path, ...] = ()
-    warnings: tuple[str, ...] = ()
-    implicit_localhost: Host | None = None  # Ansible's, when no localhost is written
-
-    @property
-    def usable(self) -> tuple[Host, ...]:
-        return tuple(h for h in self.hosts if h.usable)
-
-    def get(self, name: str) -> Host:
-        for host in self.hosts:
-            if host.name == name:
-                return host
-        if self.implicit_localhost is not None and name == self.implicit_localhost.name:
-            return self.implicit_localhost
-        raise UserError(f"{self.path}: no host '{name}'")
-
-    def select(self, patterns: Sequence[str] = ()) -> list[Host]:
-        """Usable hosts whose name or one of whose groups matches a shell pattern (all
-        when none); a pattern that names an unusable host exactly is an error."""
-        if not patterns:
-            chosen = list(self.usable)
-            if not chosen:
-                raise UserError(f"{self.path}: no usable host: {self._left_out()}")
-            return chosen
-        for pattern in patterns:
-            named = next((h for h in self.hosts if h.name == pattern), None)
-            if named is not None and not named.usable:
-                raise UserError(
-                    f"{named.source or self.path}: host {quote(named.name)} cannot be run "
-                    f"on: {named.unusable}"
-                )
-        chosen = [
-            h
-            for h in self.usable
-            if any(fnmatch.fnmatchcase(n, p) for p in patterns for n in (h.name, *h.groups))
-        ]
-        local = self.implicit_localhost
-        if local is not None and local.name in patterns:
-            chosen.append(local)
-        if not chosen:
-            names = ", ".join(h.name for h in self.usable) or "none usable"
-            raise UserError(f"{self.path}: no host matches {', '.join(patterns)} (hosts: {names})")
-        return chosen
-
-    def _left_out(self) -> str:
-        reasons = [f"{h.name}: {h.unusable}" for h in self.hosts[:3]]
-        more = f" (and {len(self.hosts) - 3} more)" if len(self.hosts) > 3 else ""
-        return "; ".join(reasons) + more
-
-
-@functools.lru_cache(maxsize=4096)  # a fleet shares a few: 30,000 hosts, one string
-def parse_proxy_jump(args: str) -> str | None:
-    """The ``ProxyJump`` spec in ssh arguments (``-J SPEC``, ``-o ProxyJump=SPEC``...).
-
-    Raises :class:`ValueError` saying what to change for unbalanced quotes, a
-    ``ProxyCommand`` or a spec that is not ``[USER@]HOST[:PORT][,...]``.
-    Other options are left to ssh's defaults; the first jump given wins.
-    """
-    if not args.strip():
-        return None
-    try:
-        words = shlex.split(args)
-    except ValueError as exc:
-        raise ValueError(f"{exc}: close the quotes") from None
-    found: str | None = None
-    rest = iter(words)
-    for word in rest:
-        spec: str | None = None
-        if word.startswith("-J"):
-            spec = word[2:] or next(rest, "")
-        elif word.startswith("-o"):
-            option = re.match(
-                r"\s*([A-Za-z]+)\s*(?:=\s*|\s+|$)(.*)", word[2:] or next(rest, ""), re.DOTALL
-            )
-            key, value = (option[1].lower(), option[2].strip()) if option else ("", "")
-            if key == "proxycommand" and value.lower() != "none":
-                raise ValueError(
-                    "ProxyCommand is not supported: use -o ProxyJump=USER@BASTION "
-                    "(or -J USER@BASTION)"
-                )
-            if key == "proxyjump":
-                spec = value or next(rest, "")
-        if spec is None or found is not None:
-            continue
-        if spec.lower() != "none" and not all(
-            (hop := _JUMP_HOP.fullmatch(part)) and int(hop[1] or 22) <= 65535
-            for part in spec.split(",")
-        ):
-            raise ValueError(
-                f"ProxyJump {quote(spec)} is not [USER@]HOST[:PORT][,...]: "
-                "write the jump hosts that way"
-            )
-        found = spec
-    return found
-
-
-def parse_cpus(text: str) -> tuple[int, ...]:
-    """A CPU list as the kernel writes one: ``0``, ``0,2``, ``0-3,6`` (sorted, unique)."""
-    cpus: set[int] = set()
-    for part in text.replace(" ", "").split(","):
-        low, dash, high = part.partition("-")
-        if not low.isdigit() or (dash and not high.isdigit()):
-            raise ValueError("write CPU numbers and ranges, e.g. 0 or 0-1,3")
-        first, last = int(low), int(high) if dash else int(low)
-        if last < first or last > 4095:
-            raise ValueError(f"the range {part} is empty or beyond CPU 4095")
-        cpus.update(range(first, last + 1))
-    return tuple(sorted(cpus))
-
-
-def key_problem(path: Path) -> str | None:
-    """Why ssh would not use the key file at ``path`` (what is wrong: what to do), or None."""
-    fix = (
-        "fix ansible_ssh_private_key_file (relative paths start at the inventory's "
-        "directory) or create the key"
-    )
-    try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            return f"key file {path} is not a file: {fix}"
-        if info.st_uid == os.getuid() and info.st_mode & 0o077:
-            # As OpenSSH: "UNPROTECTED PRIVATE KEY FILE", and it will not use the key.
-            return (
-                f"permissions 0{info.st_mode & 0o777:03o} for {path} are too open "
-                f"(others can read the private key; ssh refuses it): "
-                f"chmod 600 {shlex.quote(str(path))}"
-            )
-        with path.open("rb"):
-            return None
-    except FileNotFoundError:
-        return f"key file {path} does not exist: {fix}"
-    except OSError as exc:
-        return f"key file {path} cannot be read ({exc.strerror or exc}): {fix}"
 
 
 class _Unusable(Exception):
@@ -506,116 +293,6 @@ class _HostBuilder:
         )
 
 
-def _check_names(hosts: dict[str, Host]) -> dict[str, Host]:
-    """Two names with one :func:`ringbench.results.host_file_key` (``h1`` and ``H1``)
-    would be one file on a case-insensitive disk: the second is left out."""
-    taken: dict[str, str] = {}  # host_file_key -> the first host with it
-    out = dict(hosts)
-    for name, host in hosts.items():
-        if not host.usable:
-            continue
-        other = taken.setdefault(host_file_key(name), name)
-        if other != name:
-            out[name] = dataclasses.replace(
-                host,
-                unusable=f"its name differs only in case from host {quote(other)} "
-                f"({hosts[other].source}): their result files would be one file on a "
-                "case-insensitive disk: rename one of them",
-            )
-    return out
-
-
-def _resolve_machines(hosts: dict[str, Host]) -> dict[str, Host]:
-    """A host that names no machine runs on its baseline's (or is its own machine).
-
-    Each chain of baselines is walked once (baselines are known and acyclic here).
-    """
-    machine: dict[str, str] = {}
-    for host in hosts.values():
-        chain: list[str] = []
-        cursor = host
-        while cursor.name not in machine and not cursor.machine and cursor.baseline:
-            chain.append(cursor.name)
-            cursor = hosts[cursor.baseline]
-        end = machine.setdefault(cursor.name, cursor.machine or cursor.name)
-        machine.update(dict.fromkeys(chain, end))
-    return {
-        name: h if h.machine == machine[name] else dataclasses.replace(h, machine=machine[name])
-        for name, h in hosts.items()
-    }
-
-
-def _baseline_origin(resolved: Resolved, name: str) -> Origin:
-    var = resolved.hosts[name].vars.get("baseline")
-    return var.origin if var is not None and var.origin.line else resolved.hosts[name].origin
-
-
-def _check_baselines(resolved: Resolved, hosts: dict[str, Host]) -> dict[str, Host]:
-    """Every baseline is another host of the inventory, and no chain of them loops; a
-    host whose baseline is left out is left out too.
-
-    Each host is walked past once: a chain stops at a host already known to end.
-    """
-
-    def fail(name: str, message: str) -> UserError:
-        return _baseline_origin(resolved, name).error(f"host {quote(name)}: {message}")
-
-    for host in hosts.values():
-        if not host.usable:
-            continue
-        if host.baseline == host.name:
-            raise fail(
-                host.name,
-                "is its own baseline: name another host on the same machine, "
-                "or set baseline only on the hosts measured against this one",
-            )
-        if host.baseline is not None and host.baseline not in hosts:
-            close = difflib.get_close_matches(host.baseline, hosts, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else "name a host of this inventory"
-            raise fail(host.name, f"unknown baseline {quote(host.baseline)}: {hint}")
-    ends: set[str] = set()  # hosts whose chain of baselines is known to end
-    for start in hosts:
-        chain: dict[str, None] = {}  # this walk, in order
-        cursor: str | None = start
-        while cursor is not None and cursor not in ends:
-            if cursor in chain:
-                walked = list(chain)
-                ring = [*walked[walked.index(cursor) :], cursor]
-                raise fail(
-                    ring[0],
-                    f"baselines form a cycle: {' -> '.join(ring)}: "
-                    "a baseline host has no baseline of its own",
-                )
-            chain[cursor] = None
-            cursor = hosts[cursor].baseline if hosts[cursor].usable else None
-        ends.update(chain)
-    out = dict(hosts)
-    for name in hosts:  # in file order; a chain of left-out baselines is followed to its end
-        walker = out[name]
-        seen = 0
-        while walker.usable and walker.baseline is not None and seen < len(hosts):
-            base = out[walker.baseline]
-            if not base.usable:
-                out[name] = dataclasses.replace(
-                    out[name],
-                    unusable=f"its baseline {quote(base.name)} is left out ({base.unusable})",
-                )
-                break
-            walker, seen = base, seen + 1
-    return out
-
-
-def _check_machines(resolved: Resolved, hosts: dict[str, Host]) -> None:
-    for host in hosts.values():
-        base = hosts[host.baseline] if host.baseline and host.usable else None
-        if base is not None and base.machine != host.machine:
-            raise _baseline_origin(resolved, host.name).error(
-                f"host {quote(host.name)}: runs on machine {quote(host.machine)} but its "
-                f"baseline {quote(base.name)} on {quote(base.machine)}: overhead needs "
-                "the same hardware (set 'machine' on both)"
-            )
-
-
 def _implicit_localhost(
     data: InventoryData, resolved: Resolved, context: TemplateContext
 ) -> Host | None:
@@ -711,10 +388,10 @@ def _load(paths: Path | Sequence[Path]) -> Inventory:
             warnings.extend(builder.warnings)
         except _Unusable as why:
             built[name] = builder.left_out(str(why))
-    built = _check_names(built)
-    built = _check_baselines(resolved, built)
-    hosts = _resolve_machines({n: h for n, h in built.items()})
-    _check_machines(resolved, hosts)
+    built = check_names(built)
+    built = check_baselines(resolved, built)
+    hosts = resolve_machines({n: h for n, h in built.items()})
+    check_machines(resolved, hosts)
     return Inventory(
         path=sources[0],
         hosts=tuple(hosts.values()),
