@@ -409,3 +409,19 @@ def test_undefined_and_cycles_fail_where_ansible_core_fails(
             templar.template(ansible["template"].trust_as_template(template))
         with pytest.raises(UserError):
             run(template, {"a": "{{ b }}", "b": "{{ a }}"})
+
+
+def test_dot_names_read_variables_never_the_scopes_own_attributes(tmp_path: Path) -> None:
+    """``hostvars['h'].host`` is h's variable ``host`` (undefined here), not the name of
+    the object that holds h's variables; the same for ``vars`` and ``state``."""
+    from runners.inventory import load_inventory
+
+    path = tmp_path / "hosts.yml"
+    path.write_text(
+        "all:\n  hosts:\n    h: {ansible_host: 10.0.0.1, host: 10.9.9.9}\n"
+        "    a: {ansible_host: \"{{ hostvars['h'].host }}\"}\n"
+        "    b: {ansible_host: \"{{ hostvars['h'].state }}\"}\n"
+    )
+    inv = load_inventory(path)
+    assert inv.get("a").address == "10.9.9.9"
+    assert "'state' is undefined" in (inv.get("b").unusable or ""), inv.get("b").unusable

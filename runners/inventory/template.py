@@ -24,85 +24,68 @@ values are never decrypted (:class:`VaultEncrypted`). Every render is bounded: a
 :data:`MAX_STEPS` steps (variable reads, calls, loop iterations), no value built over
 :data:`MAX_TEXT` characters (or :data:`MAX_ITEMS` items), no output over 64 KiB.
 Every failure is one line, ``PATH:LINE: KEY of host 'H': what is wrong: what to do``.
+
+Here: the public API, the scopes a template reads names from and the rendering; the
+bounds are in :mod:`.template_bounds`, the jinja2 environment in :mod:`.template_env`.
 """
 
 from __future__ import annotations
 
-import contextvars
 import functools
-import inspect
 import ipaddress
-import itertools
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Final, cast
+from typing import Any, cast
 
-from jinja2 import TemplateSyntaxError, UndefinedError, nodes
-from jinja2.compiler import Frame
-from jinja2.environment import Template
-from jinja2.exceptions import SecurityError, TemplateError
-from jinja2.lexer import TOKEN_STRING, TOKEN_VARIABLE_BEGIN, TOKEN_VARIABLE_END, Lexer
-from jinja2.nativetypes import NativeCodeGenerator
-from jinja2.runtime import Context, StrictUndefined, Undefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment
-from jinja2.utils import missing
+from jinja2.runtime import Context, Undefined
 
 from ringbench.errors import UserError
 from runners.inventory.model import Origin, Tagged, Unsafe, Var
+from runners.inventory.template_bounds import (
+    BUDGET,
+    MAX_DEPTH,
+    MAX_ITEMS,
+    MAX_STEPS,
+    MAX_TEXT,
+    Budget,
+    Refusal,
+    bounded_list,
+    check,
+    size,
+)
+from runners.inventory.template_env import (
+    ANSIBLE_FILTERS,
+    ANSIBLE_TESTS,
+    DEFINE_IT,
+    ENV,
+    OMIT,
+    Namespace,
+    compile_template,
+    concat,
+    explain,
+)
 
-MAX_TEXT: Final = 64 * 1024  # characters of any value a template builds, and of its output
-MAX_ITEMS: Final = 100_000  # items of a list a template builds
-MAX_DEPTH: Final = 50  # variables read through variables
-MAX_STEPS: Final = 100_000  # variable reads, calls and loop iterations of one render
+__all__ = [
+    "ANSIBLE_FILTERS",
+    "ANSIBLE_TESTS",
+    "MAX_DEPTH",
+    "MAX_ITEMS",
+    "MAX_STEPS",
+    "MAX_TEXT",
+    "OMIT",
+    "TemplateContext",
+    "VaultEncrypted",
+    "is_template",
+    "render",
+    "short_name",
+]
+
 _MARKERS = ("{{", "{%", "{#")
 _IPV4 = re.compile(
     r"^(?:(?:[01]?[0-9]{1,2}|2[0-4][0-9]|25[0-5])\.){3}(?:[01]?[0-9]{1,2}|2[0-4][0-9]|25[0-5])$"
 )
-_FORMAT_NUMBER = re.compile(
-    r"%[-#0 +(\w)]*?(\d+)?(?:\.(\d+))?[a-zA-Z%]|\{[^{}]*?:[^{}\d]*(\d+)(?:\.(\d+))?"
-)
-
-
-def _names(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-ANSIBLE_FILTERS: Final = _names(  # ansible.builtin's, and the collections' inventories use
-    """
-    b64decode b64encode basename bool checksum combinations combine comment commonpath
-    dict2items difference dirname expanduser expandvars extract fileglob flatten from_json
-    from_yaml from_yaml_all hash human_readable human_to_bytes intersect items2dict log
-    mandatory md5 normpath password_hash path_join permutations pow product quote realpath
-    regex_escape regex_findall regex_replace regex_search rekey_on_member relpath root sha1
-    shuffle split splitext strftime subelements symmetric_difference ternary to_datetime
-    to_json to_nice_json to_nice_yaml to_uuid to_yaml type_debug union unvault urldecode
-    urlsplit vault win_basename win_dirname win_splitdrive zip zip_longest
-    ipaddr ipv4 ipv6 ipwrap ipmath ipsubnet next_nth_usable nthhost json_query
-    """
-)
-ANSIBLE_TESTS: Final = _names(
-    """
-    abs all any change changed contains directory exists failed failure falsy file finished
-    is_abs is_dir is_file is_link is_mount is_same_file isnan issubset issuperset link
-    link_exists match mount nan reachable regex same_file search skip skipped started subset
-    succeeded success successful superset timedout truthy unreachable uri url urn
-    vault_encrypted vaulted_file version version_compare
-    """
-)
-
-
-class _Omit:
-    """Ansible's ``omit``: the value is "not set"."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "OMIT"
-
-
-OMIT: Final = _Omit()  # what render() returns for a value that renders to ``omit``
 
 
 class VaultEncrypted(UserError):
@@ -155,320 +138,13 @@ def short_name(host: str) -> str:
     return host.split(".")[0]
 
 
-# --- bounds -----------------------------------------------------------------------
-
-
-class _Refusal(Exception):
-    """A render stopped on purpose; the message says why and what to do."""
-
-
-def _too_big(what: str) -> _Refusal:
-    return _Refusal(f"the template builds {what} over {MAX_TEXT // 1024} KiB: write the value out")
-
-
-def _size(value: object) -> int:
-    """Characters of text plus one per item, counted until past :data:`MAX_TEXT`."""
-    total, todo = 0, [value]
-    while todo and total <= MAX_TEXT:
-        item = todo.pop()
-        if isinstance(item, (str, bytes)):
-            total += len(item)
-        elif isinstance(item, dict):
-            total += len(item)
-            todo.extend(item.keys())
-            todo.extend(item.values())
-        elif isinstance(item, (list, tuple, set, frozenset, range)):
-            total += len(item)
-            if not isinstance(item, range):
-                todo.extend(item)
-        else:
-            total += 1
-    return total
-
-
-def _check(estimate: int, what: str = "a value") -> None:
-    if estimate > MAX_TEXT:
-        raise _too_big(what)
-
-
-def _count(value: object) -> None:
-    if isinstance(value, int) and value > MAX_TEXT:
-        raise _Refusal(f"a width or count of {value} is over {MAX_TEXT}: use a smaller one")
-
-
-def _bounded_list(value: object) -> list[object]:
-    items = list(itertools.islice(iter(cast("Iterable[object]", value)), MAX_ITEMS + 1))
-    if len(items) > MAX_ITEMS:
-        raise _Refusal(f"the template goes through more than {MAX_ITEMS} items: write it out")
-    return items
-
-
-def _check_format(text: str, args: object) -> None:
-    for match in _FORMAT_NUMBER.finditer(text):
-        for number in match.groups():
-            if number:
-                _count(int(number))
-    if "*" in text:
-        values = args if isinstance(args, (tuple, list)) else (args,)
-        for value in values:
-            _count(value)
-
-
-def _materialize(arguments: dict[str, object], name: str) -> list[object]:
-    items = _bounded_list(arguments.get(name, ()))
-    arguments[name] = items
-    return items
-
-
-def _text(arguments: dict[str, object], name: str) -> str:
-    return str(arguments.get(name, ""))
-
-
-def _center(arguments: dict[str, object]) -> None:
-    _count(arguments.get("width"))
-
-
-def _indent(arguments: dict[str, object]) -> None:
-    text, width = _text(arguments, "s"), arguments.get("width")
-    _check(
-        len(text) + (text.count("\n") + 1) * (width if isinstance(width, int) else len(str(width)))
-    )
-
-
-def _format(arguments: dict[str, object]) -> None:
-    values = arguments.get("args") or tuple(
-        cast("dict[str, object]", arguments.get("kwargs", {})).values()
-    )
-    _check_format(_text(arguments, "value"), values)
-
-
-def _join(arguments: dict[str, object]) -> None:
-    items = _materialize(arguments, "value")
-    _check(sum(map(_size, items)) + len(_text(arguments, "d")) * max(len(items) - 1, 0))
-
-
-def _replace(arguments: dict[str, object]) -> None:
-    _check_replace(_text(arguments, "s"), _text(arguments, "old"), _text(arguments, "new"))
-
-
-def _sum(arguments: dict[str, object]) -> None:
-    items, start = _materialize(arguments, "iterable"), arguments.get("start", 0)
-    if not isinstance(start, (int, float)):
-        _check(_size(start) + sum(map(_size, items)))
-
-
-def _wordwrap(arguments: dict[str, object]) -> None:
-    text, width = _text(arguments, "s"), arguments.get("width")
-    breaks = len(text) // max(width if isinstance(width, int) else 1, 1) + text.count("\n") + 1
-    _check(len(text) + breaks * len(str(arguments.get("wrapstring") or "\n")))
-
-
-def _batch(arguments: dict[str, object]) -> None:
-    _count(arguments.get("linecount"))
-    _materialize(arguments, "value")
-
-
-def _slice(arguments: dict[str, object]) -> None:
-    _count(arguments.get("slices"))
-    _materialize(arguments, "value")
-
-
-_FILTER_CHECKS: dict[str, Callable[[dict[str, object]], None]] = {
-    "center": _center,
-    "indent": _indent,
-    "format": _format,
-    "join": _join,
-    "replace": _replace,
-    "sum": _sum,
-    "wordwrap": _wordwrap,
-    "batch": _batch,
-    "slice": _slice,
-}
-
-
-def _guarded(
-    original: Callable[..., object], check: Callable[[dict[str, object]], None]
-) -> Callable[..., object]:
-    """jinja2's filter ``original``, its arguments checked first (lists made bounded)."""
-    signature = inspect.signature(original)
-
-    @functools.wraps(original)  # keeps jinja2's pass_eval_context/pass_environment mark
-    def guarded(*args: object, **kwargs: object) -> object:
-        bound = signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        check(bound.arguments)
-        return original(*bound.args, **bound.kwargs)
-
-    return guarded
-
-
-def _check_replace(text: str, old: str, new: str) -> None:
-    hits = text.count(old) if old else len(text) + 1
-    _check(len(text) + hits * max(len(new) - len(old), 0))
-
-
-_WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
-
-
-def _check_call(obj: object, args: tuple[object, ...], kwargs: dict[str, object]) -> None:
-    """Refuse a ``str`` method call that would build a text over :data:`MAX_TEXT`."""
-    method = getattr(obj, "__wrapped__", obj)
-    owner, name = getattr(method, "__self__", None), getattr(method, "__name__", "")
-    if not isinstance(owner, str):
-        return
-    values = (*args, *kwargs.values())
-    if name in _WIDTH_METHODS:
-        for value in values:
-            _count(value)
-        if name == "expandtabs" and values:
-            tabsize = values[0]
-            _check(len(owner) * (tabsize if isinstance(tabsize, int) and tabsize > 1 else 1))
-    elif name in ("format", "format_map"):
-        _check_format(owner, values)
-    elif name == "replace" and len(values) >= 2:
-        _check_replace(owner, str(values[0]), str(values[1]))
-    elif name == "join" and values:
-        items = values[0]
-        if isinstance(items, (list, tuple, str)):
-            _check(_size(items) + len(owner) * len(items))
-
-
-def _refuse_lookup(*args: object, **kwargs: object) -> object:
-    raise _Refusal(
-        "lookups are not supported: ringbench reads no files, commands or services "
-        "to resolve the inventory: write the value out"
-    )
-
-
-# --- the jinja2 environment ---------------------------------------------------------
-
-
-class _Lexer(Lexer):
-    """Ansible's ``escape_backslashes``: in ``{{ }}``, a backslash in a string
-    constant is a backslash (YAML already read the escapes)."""
-
-    def tokeniter(
-        self, source: str, name: str | None, filename: str | None = None, state: str | None = None
-    ) -> Iterator[tuple[int, str, str]]:
-        in_variable = False
-        for lineno, kind, value in super().tokeniter(source, name, filename, state):
-            if kind == TOKEN_VARIABLE_BEGIN:
-                in_variable = True
-            elif kind == TOKEN_VARIABLE_END:
-                in_variable = False
-            elif in_variable and kind == TOKEN_STRING:
-                value = value.replace("\\", "\\\\")
-            yield lineno, kind, value
-
-
-class _CodeGenerator(NativeCodeGenerator):
-    """jinja2's native code as Ansible's: one output node keeps its type; ``~``
-    joins through :meth:`_Environment.bounded_concat`."""
-
-    def _output_const_repr(self, group: Iterable[object]) -> str:
-        items = list(group)
-        return repr(items[0]) if len(items) == 1 else repr("".join(map(str, items)))
-
-    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
-        self.write("environment.bounded_concat((")
-        for arg in node.nodes:
-            self.visit(arg, frame)
-            self.write(", ")
-        self.write("))")
-
-
-class _Undefined(StrictUndefined):
-    """StrictUndefined whose message says what is undefined and what to do."""
-
-    __slots__ = ()
-
-    @property
-    def _undefined_message(self) -> str:
-        if self._undefined_hint:
-            return self._undefined_hint
-        name, obj = self._undefined_name, self._undefined_obj
-        hint = "define it in the inventory, group_vars or host_vars"
-        if obj is missing:
-            return f"{name!r} is undefined: {hint}"
-        if isinstance(obj, _HostVars):
-            return f"hostvars[{name!r}] is undefined: there is no host {name!r} in the inventory"
-        if isinstance(obj, _Scope):
-            return f"{name!r} is undefined for host {obj.host!r}: {hint}"
-        return f"object of type {type(obj).__name__!r} has no attribute {name!r}: {hint}"
-
-
-class _Environment(ImmutableSandboxedEnvironment):
-    code_generator_class = _CodeGenerator
-    intercepted_binops = frozenset({"*", "**", "+", "%"})
-
-    def __init__(self) -> None:
-        super().__init__(trim_blocks=True, undefined=_Undefined, autoescape=False)
-        self.optimized = False  # as Ansible: no constant folding around its code generator
-        self.globals.pop("lipsum", None)  # unbounded text, and not Ansible's concern
-        self.globals.update(
-            omit=OMIT, lookup=_refuse_lookup, query=_refuse_lookup, q=_refuse_lookup
-        )
-        for name, check in _FILTER_CHECKS.items():
-            self.filters[name] = _guarded(self.filters[name], check)
-        self._lexer = _Lexer(self)
-
-    @property
-    def lexer(self) -> Lexer:
-        return self._lexer
-
-    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
-        tree = super()._parse(source, name, filename)
-        for loop in tree.find_all(nodes.For):  # every loop iteration is a step
-            wrapped = nodes.Call(
-                nodes.EnvironmentAttribute("bounded_iter"), [loop.iter], [], None, None
-            )
-            loop.iter = wrapped.set_lineno(loop.lineno).set_environment(self)
-        return tree
-
-    @staticmethod
-    def bounded_iter(iterable: Iterable[object]) -> Iterator[object]:
-        state = _STATE.get()
-        for item in iterable:
-            state.step()
-            yield item
-
-    @staticmethod
-    def bounded_concat(values: Iterable[object]) -> str:
-        parts = [str(value) for value in values]
-        _check(sum(map(len, parts)), "a text")
-        return "".join(parts)
-
-    def call_binop(self, context: Context, operator: str, left: object, right: object) -> object:
-        _STATE.get().step()
-        if operator == "*":
-            for seq, n in ((left, right), (right, left)):
-                if isinstance(seq, (str, list, tuple)) and isinstance(n, int):
-                    _check(_size(seq) * n)
-        elif operator == "+" and isinstance(left, (str, list, tuple)):
-            _check(_size(left) + _size(right))
-        elif operator == "**" and isinstance(left, int) and isinstance(right, int):
-            if abs(left) > 1 and right > 0:
-                _check(left.bit_length() * right // 8, "a number")
-        elif operator == "%" and isinstance(left, str):
-            _check_format(left, right)
-        return super().call_binop(context, operator, left, right)
-
-    def call(__self, __context: Context, __obj: object, *args: object, **kwargs: object) -> object:
-        _STATE.get().step()
-        _check_call(__obj, args, kwargs)
-        return super().call(__context, __obj, *args, **kwargs)
-
-
-_ENV: Final = _Environment()
-
-
-@functools.lru_cache(maxsize=4096)
-def _compile(source: str) -> Template:
-    return _ENV.from_string(source)
+# --- templates of text and {{ NAME }} only, rendered without jinja2 -----------------
 
 
 _PLAIN_VARIABLE = re.compile(r"\{\{ *([A-Za-z_][A-Za-z0-9_]*) *\}\}")
-_JINJA_WORDS = _names("true false none True False None and or not in is if else")
+_JINJA_WORDS = frozenset(
+    {"true", "false", "none", "True", "False", "None", "and", "or", "not", "in", "is", "if", "else"}
+)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -485,32 +161,6 @@ def _plain_parts(source: str) -> tuple[tuple[int, str], ...] | None:
     return tuple((i, part) for i, part in enumerate(parts) if part)
 
 
-def _concat(values: Iterable[object]) -> object:
-    """Ansible's ``concat``: no output is ``None``, one output is itself (``omit``
-    included), several are joined as text (``omit`` left out); ``None`` outputs never
-    count."""
-    first: object = None
-    parts: list[str] = []
-    count = length = 0
-    for value in values:
-        if value is None:
-            continue
-        if isinstance(value, Undefined):
-            value._fail_with_undefined_error()
-        count += 1
-        if count == 1:
-            first = value
-            continue
-        if count == 2 and first is not OMIT:
-            parts.append(str(first))
-            length = len(parts[0])
-        if value is not OMIT:
-            parts.append(str(value))
-            length += len(parts[-1])
-            _check(length, "a text")
-    return first if count < 2 else "".join(parts)
-
-
 # --- what a template reads ------------------------------------------------------------
 
 
@@ -518,7 +168,7 @@ _MAGIC_NAMES = ("inventory_hostname", "inventory_hostname_short", "group_names",
 _MAGIC = frozenset((*_MAGIC_NAMES, "hostvars"))
 
 
-class _Scope(Mapping[str, object]):
+class _Scope(Namespace, Mapping[str, object]):
     """One host's variables as its templates read them: magic variables first, then
     the host's variables (rendered when read), then jinja2's globals."""
 
@@ -543,10 +193,10 @@ class _Scope(Mapping[str, object]):
             return self._magic(name)
         if name in self.vars:
             return self.state.read(self, name)
-        return _ENV.globals[name]
+        return ENV.globals[name]
 
     def __contains__(self, name: object) -> bool:
-        return name in self.vars or name in _MAGIC or name in _ENV.globals
+        return name in self.vars or name in _MAGIC or name in ENV.globals
 
     def lookup(self, name: str) -> object:
         """``{{ name }}``, as jinja2 resolves it (undefined: the error)."""
@@ -554,9 +204,9 @@ class _Scope(Mapping[str, object]):
             return self._magic(name)
         if name in self.vars:
             return self.state.read(self, name)
-        if name in _ENV.globals:
-            return _ENV.globals[name]
-        _Undefined(name=name)._fail_with_undefined_error()
+        if name in ENV.globals:
+            return ENV.globals[name]
+        ENV.undefined(name=name)._fail_with_undefined_error()
 
     def __iter__(self) -> Iterator[str]:
         yield from _MAGIC_NAMES
@@ -565,8 +215,11 @@ class _Scope(Mapping[str, object]):
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
+    def _undefined(self, name: str | None) -> str:
+        return f"{name!r} is undefined for host {self.host!r}: {DEFINE_IT}"
 
-class _HostVars(Mapping[str, object]):
+
+class _HostVars(Namespace, Mapping[str, object]):
     """Ansible's ``hostvars``: a host's variables, each rendered in that host's scope."""
 
     __slots__ = ("state",)
@@ -583,16 +236,15 @@ class _HostVars(Mapping[str, object]):
     def __len__(self) -> int:
         return len(self.state.context.groups.get("all", ()))
 
+    def _undefined(self, name: str | None) -> str:
+        return f"hostvars[{name!r}] is undefined: there is no host {name!r} in the inventory"
 
-_STATE: contextvars.ContextVar[_Render] = contextvars.ContextVar("ringbench_template")
 
-
-class _Render:
+class _Render(Budget):
     """One call of :func:`render`: its budget, the variables being read, their values."""
 
     def __init__(self, context: TemplateContext, host: str, host_vars: Mapping[str, Var]) -> None:
         self.context = context
-        self.steps = 0
         self.stack: list[tuple[str, str]] = []  # (host, variable) being rendered
         self.done: dict[tuple[str, str], object] = {}
         self.scopes = {host: _Scope(self, host, host_vars)}
@@ -600,11 +252,6 @@ class _Render:
     @cached_property
     def hostvars(self) -> _HostVars:
         return _HostVars(self)
-
-    def step(self) -> None:
-        self.steps += 1
-        if self.steps > MAX_STEPS:
-            raise _Refusal(f"the template takes more than {MAX_STEPS} steps: simplify it")
 
     def scope(self, host: str) -> _Scope:
         scope = self.scopes.get(host)
@@ -684,20 +331,20 @@ class _Render:
         try:
             parts = _plain_parts(source)
             if parts is None:
-                compiled = _compile(source)
-                context = Context(_ENV, cast("dict[str, Any]", scope), None, compiled.blocks)
-                result = _concat(compiled.root_render_func(context))
+                compiled = compile_template(source)
+                context = Context(ENV, cast("dict[str, Any]", scope), None, compiled.blocks)
+                result = concat(compiled.root_render_func(context))
             else:
-                result = _concat([scope.lookup(part) if i % 2 else part for i, part in parts])
+                result = concat([scope.lookup(part) if i % 2 else part for i, part in parts])
             if result is OMIT:
                 return OMIT
             if type(result) is not str:
                 result = self.finish(result)
-            _check(_size(result), "an output")
+            check(size(result), "an output")
         except UserError:
             raise
         except Exception as exc:  # jinja2's and Python's, from whatever the template ran
-            raise origin.error(f"{self.what()}: {_explain(exc)}") from None
+            raise origin.error(f"{self.what()}: {explain(exc)}") from None
         if isinstance(result, str) and source.endswith("\n"):  # Ansible keeps them
             missing_newlines = _trailing_newlines(source) - _trailing_newlines(result)
             if missing_newlines > 0:
@@ -718,46 +365,12 @@ class _Render:
             pairs = ((k, self.finish(v)) for k, v in value.items() if v is not OMIT)
             return {k: v for k, v in pairs}
         if isinstance(value, (list, tuple, range, Iterator)):
-            return [self.finish(v) for v in _bounded_list(value) if v is not OMIT]
+            return [self.finish(v) for v in bounded_list(value) if v is not OMIT]
         return value
 
 
 def _trailing_newlines(text: str) -> int:
     return len(text) - len(text.rstrip("\n"))
-
-
-def _explain(exc: Exception) -> str:
-    """One line for an exception a template raised: what is wrong, what to do."""
-    message = getattr(exc, "message", None) or str(exc)
-    unknown = re.search(r"No (filter|test) named '([^']+)'", message)
-    if isinstance(exc, _Refusal):
-        return message
-    if unknown and isinstance(exc, TemplateError):
-        kind, name = unknown.groups()
-        known = ANSIBLE_FILTERS if kind == "filter" else ANSIBLE_TESTS
-        whose = (
-            "Ansible's"
-            if name in known or name.startswith("ansible.")
-            else "from a collection"
-            if "." in name
-            else "not one of jinja2's"
-        )
-        return (
-            f"{kind} {name!r} is {whose}: ringbench renders jinja2's own {kind}s only: "
-            "write the value out"
-        )
-    if isinstance(exc, UndefinedError):
-        return message
-    if isinstance(exc, SecurityError):
-        return f"unsafe access refused ({message}): a template may not reach Python internals"
-    if isinstance(exc, TemplateSyntaxError):
-        where = f" (line {exc.lineno} of the template)" if exc.lineno and exc.lineno > 1 else ""
-        return f"template syntax error: {message}{where}: fix the template"
-    if isinstance(exc, RecursionError):
-        return "templates nest too deeply to render: simplify them"
-    if isinstance(exc, MemoryError):
-        return "the template runs out of memory: simplify it"
-    return f"cannot render the template ({type(exc).__name__}: {message}): fix the template"
 
 
 def render(
@@ -778,14 +391,14 @@ def render(
     ``origin``, the key and the host (:class:`VaultEncrypted` for a vault value).
     """
     state = _Render(context, host, host_vars)
-    token = _STATE.set(state)
+    token = BUDGET.set(state)
     try:
         return state.evaluate(value, state.scopes[host], key, origin)
-    except _Refusal as exc:  # a bound hit outside any template (a huge list value)
+    except Refusal as exc:  # a bound hit outside any template (a huge list value)
         raise origin.error(f"{key} of host {host!r}: {exc}") from None
     except RecursionError:
         raise origin.error(
             f"{key} of host {host!r}: values nest too deeply to render: simplify them"
         ) from None
     finally:
-        _STATE.reset(token)
+        BUDGET.reset(token)
