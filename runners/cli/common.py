@@ -145,17 +145,6 @@ def positive_float(text: str) -> float:
     return value
 
 
-def add_inventory_option(p: argparse.ArgumentParser, help_text: str | None = None) -> None:
-    """One inventory file (``lab up`` writes it); commands that read inventories take
-    several (:func:`add_inventory_sources`)."""
-    p.add_argument(
-        "--inventory",
-        type=Path,
-        default=DEFAULT_INVENTORY,
-        help=help_text or "the inventory (default inventory.yaml)",
-    )
-
-
 def add_inventory_sources(p: argparse.ArgumentParser) -> None:
     """``--inventory SOURCE``, repeatable: files or directories merged in the order given,
     as Ansible merges several ``-i``; :func:`inventory_sources` reads them."""
