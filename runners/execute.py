@@ -234,8 +234,11 @@ class BenchMeasurement:
             self._end(
                 BenchStatus.FAILED, f"a process took over {exc.timeout_s:.0f} s and was killed"
             )
-        except (HarnessError, CommandError, OSError) as exc:
-            self._end(BenchStatus.FAILED, str(exc))  # a TransportError (host lost) goes on up
+        except (HarnessError, CommandError) as exc:
+            # the reason without the host's name: whoever shows it names the host
+            self._end(BenchStatus.FAILED, exc.detail)  # a TransportError (host lost) goes up
+        except OSError as exc:
+            self._end(BenchStatus.FAILED, str(exc))
         finally:
             self.duration_s += time.monotonic() - started
 
