@@ -211,6 +211,7 @@ class BenchMeasurement:
         self.target = self.config.processes
         self.status = BenchStatus.SUCCESS
         self.reason = ""
+        self.timed_out = False  # the last step's process was killed at its timeout
         self.duration_s = 0.0
         self._loops = 0
         self._ended = False
@@ -222,6 +223,7 @@ class BenchMeasurement:
     def step(self) -> None:
         """Run the next process (the caller checks :attr:`pending` first)."""
         started = time.monotonic()
+        self.timed_out = False
         try:
             argv = harness_argv(self.binary, self.bench, self.config, self._loops, self.params)
             proc = run_process(self.conn, argv, self.config.process_timeout_s)
@@ -231,6 +233,7 @@ class BenchMeasurement:
             self._end(BenchStatus.UNSUPPORTED, exc.reason)
             self.done.clear()
         except CommandTimedOut as exc:
+            self.timed_out = True
             self._end(
                 BenchStatus.FAILED, f"a process took over {exc.timeout_s:.0f} s and was killed"
             )

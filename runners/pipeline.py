@@ -36,7 +36,6 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pyperf
 
@@ -68,7 +67,7 @@ from runners.plan import RunPlan, by_machine, connect
 from runners.precision import Precision, figure_half_width
 from runners.probe import probe_host
 from runners.record import host_metadata, to_pyperf_benchmark
-from runners.transport import CommandTimedOut, Connection, Result
+from runners.transport import Connection
 from suites.build import BuildInfo
 
 CHECK_TIMEOUT_S = 60.0
@@ -109,43 +108,12 @@ class HostLeft(HostError):
     """The host stopped answering: benchmarks timed out one after another."""
 
 
-class _Watched:
-    """A host's connection that notes whether a command timed out.
-
-    :class:`~runners.execute.BenchMeasurement` turns a process's timeout into its
-    benchmark's reason; the pipeline needs to know that it happened, to let go of a host
-    that no longer answers (:data:`TIMEOUTS_IN_A_ROW`).
-    """
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.host = conn.host
-        self.timed_out = False
-
-    def run(self, argv: list[str], *, timeout_s: float, check: bool = True) -> Result:
-        try:
-            return self.conn.run(argv, timeout_s=timeout_s, check=check)
-        except CommandTimedOut:
-            self.timed_out = True
-            raise
-
-    def put(self, local: Path, remote: str, *, mode: int = 0o644) -> None:
-        self.conn.put(local, remote, mode=mode)
-
-    def get(self, remote: str, local: Path) -> None:
-        self.conn.get(remote, local)
-
-    def close(self) -> None:
-        self.conn.close()
-
-
 @dataclass(slots=True)
 class _Live:
     """A host of the machine being measured: its connection, its metadata, its benchmarks."""
 
     host: Host
     conn: Connection
-    watch: _Watched  # the connection the benchmarks run on
     state: HostState
     common: Metadata = field(default_factory=dict)
     turns: dict[str, BenchMeasurement] = field(default_factory=dict)
@@ -419,7 +387,7 @@ class Pipeline:
             total = max(1, sum(self.plan.config.for_benchmark(b).processes for b in benchmarks))
             self.progress.start(host.name, "connecting", total=total)
             conn = connect(host, self.plan.connect)
-            one = _Live(host, conn, _Watched(conn), state, started=started)
+            one = _Live(host, conn, state, started=started)
             config = self.plan.config
             if config.cpu == "auto" and host.harness_cpu is not None:
                 # the lab measures every host on one CPU: the harness pins itself where it says
@@ -440,7 +408,7 @@ class Pipeline:
             state.time("measure_s", 0.0)
             one.turns = {
                 b.name: BenchMeasurement(
-                    one.watch, binary.path, b, config, self.plan.params.get(b.name)
+                    one.conn, binary.path, b, config, self.plan.params.get(b.name)
                 )
                 for b in benchmarks
             }
@@ -544,9 +512,8 @@ class Pipeline:
         """One process of ``turn``; raises :class:`HostLeft` when it is the
         :data:`TIMEOUTS_IN_A_ROW`-th benchmark in a row to end by a timeout."""
         host = one.host.name
-        one.watch.timed_out = False
         turn.step()
-        one.timeouts = one.timeouts + 1 if one.watch.timed_out else 0
+        one.timeouts = one.timeouts + 1 if turn.timed_out else 0
         if turn.status is BenchStatus.SUCCESS:
             self.progress.update(
                 host, advance=1, description=f"{turn.bench.name} {len(turn.done)}/{turn.target}"
