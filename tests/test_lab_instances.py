@@ -120,3 +120,22 @@ def test_a_malformed_state_file_is_one_line(tmp_path: Path) -> None:
         with pytest.raises(LabError, match="unreadable lab state") as caught:
             StateFile.load(path)
         assert "\n" not in str(caught.value)
+
+
+def test_a_kvm_served_by_pvm_is_left_out_naming_pvm(tmp_path: Path) -> None:
+    """The reason says PVM where kvm_pvm serves /dev/kvm (this machine), and nothing where
+    kvm_intel or kvm_amd does, or no PVM at all (module directories as /sys/module has)."""
+    from runners.lab.guests import pvm_serves_kvm
+
+    modules, cmdline = tmp_path / "module", tmp_path / "cmdline"
+    (modules / "kvm").mkdir(parents=True)
+    cmdline.write_text("console=ttyS0 nested_pvm=1 quiet\n")
+    assert pvm_serves_kvm(modules, cmdline) is None
+    (modules / "kvm_pvm").mkdir()
+    reason = pvm_serves_kvm(modules, cmdline) or ""
+    assert "served by PVM (module kvm_pvm loaded, nested_pvm=1 on the kernel" in reason
+    assert "built for it" in reason and "\n" not in reason
+    (modules / "kvm_intel").mkdir()
+    assert pvm_serves_kvm(modules, cmdline) is None
+    if Path("/sys/module/kvm_pvm").exists() and not Path("/sys/module/kvm_intel").exists():
+        assert "PVM" in (pvm_serves_kvm() or ""), "this machine's own /dev/kvm is PVM's"

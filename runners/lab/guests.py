@@ -151,10 +151,37 @@ def record_kvm(ctx: LabContext, booted: bool, reason: str) -> None:
     )
 
 
+def pvm_serves_kvm(
+    modules: Path = Path("/sys/module"), cmdline: Path = Path("/proc/cmdline")
+) -> str | None:
+    """Why the lab's KVM guest cannot boot when PVM serves ``/dev/kvm``, else None.
+
+    PVM (pagetable-based virtual machine, the ``kvm_pvm`` module) gives a guest that has
+    no hardware virtualization (no vmx, no svm) a ``/dev/kvm`` of its own; it runs only
+    guest kernels built for PVM, and the lab's guest boots Debian's kernel, which stops
+    at "Booting from ROM...". With ``kvm_intel`` or ``kvm_amd`` loaded, they serve it."""
+    if not (modules / "kvm_pvm").exists():
+        return None
+    if any((modules / name).exists() for name in ("kvm_intel", "kvm_amd")):
+        return None
+    try:
+        nested = "nested_pvm=1" in cmdline.read_text(errors="replace").split()
+    except OSError:
+        nested = False
+    said = ", nested_pvm=1 on the kernel command line" if nested else ""
+    return (
+        f"this machine's /dev/kvm is served by PVM (module kvm_pvm loaded{said}; no "
+        "kvm_intel or kvm_amd): PVM runs only guest kernels built for it, and the lab's "
+        "guest boots Debian's kernel"
+    )
+
+
 def start_kvm(ctx: LabContext) -> Endpoint:
     """QEMU with ``-accel kvm``: a bounded try (the machine's /dev/kvm may not boot it)."""
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         raise LeftOut("/dev/kvm is missing or not usable: no nested hardware virtualization")
+    if reason := pvm_serves_kvm():
+        raise LeftOut(reason)
     if reason := cached_kvm_failure(ctx):
         raise LeftOut(reason)
     port = free_port()
