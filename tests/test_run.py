@@ -138,6 +138,27 @@ def test_run_on_the_default_inventory_shape(
     assert suite.get_benchmark("net-tcp-rr").get_metadata()["virt_class"] == "hardware-assisted"
 
 
+def test_a_mixed_fleet_runs_on_the_hosts_it_can_and_says_which_it_left_out(
+    harness: BuildInfo, tmp_path: Path, workdir: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """An INI inventory, as Ansible users write them, with a Windows host and a host that
+    logs in with a password beside the one ringbench can run on."""
+    inventory = tmp_path / "hosts"
+    inventory.write_text(
+        "[bench]\nhere ansible_connection=local\n\n[windows]\nwin1 ansible_connection=winrm\n"
+        "\n[legacy]\nold1 ansible_host=192.0.2.9 ansible_password=hunter2\n"
+    )
+    results = tmp_path / "results"
+    argv = ["run", "-i", str(inventory), "--bench", "syscall-null", *QUICK]
+    assert main([*argv, "--results", str(results), "--dir", str(workdir)]) == 0
+    out = capfd.readouterr().out
+    assert "win1: left out: it connects with 'winrm'" in out
+    assert "old1: left out: it logs in with a password (ansible_password" in out
+    assert "hunter2" not in out
+    manifest = json.loads(RunDir(only_run(results)).manifest_path.read_text())
+    assert list(manifest["hosts"]) == ["here"]
+
+
 @pytest.mark.parametrize(
     ("args", "words"),
     [

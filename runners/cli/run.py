@@ -15,6 +15,7 @@ from rich.text import Text
 from ringbench.errors import UserError
 from ringbench.progress import Progress
 from ringbench.results import BenchStatus, HostStatus, ResultStore, RunDir
+from ringbench.results.text import printable
 from ringbench.units import format_seconds
 from runners.cli.common import (
     DEFAULT_INVENTORY,
@@ -44,6 +45,8 @@ from runners.snapshot import inventory_snapshot
 from runners.transport import LocalConnection
 from suites.build import build
 from suites.catalog import Catalog, Sampling, load_catalog
+
+SAID_AT_START = 20  # inventory warnings and hosts left out, shown before a run
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -251,6 +254,13 @@ def cmd_run(
         inv = load_inventory(inventory)
         hosts = plan_hosts(inv.select(host_patterns))
         snapshot = inventory_snapshot(inv, hosts)
+        notes = [f"warning: {w}" for w in inv.warnings]
+        notes += [f"{h.name}: left out: {h.unusable}" for h in inv.hosts if not h.usable]
+        for line in notes[:SAID_AT_START]:
+            say(console, printable(line), "yellow")
+        if len(notes) > SAID_AT_START:
+            unsaid = len(notes) - SAID_AT_START
+            say(console, f"... and {unsaid} more: ringbench inventory check lists them", "yellow")
     if any(h.is_local for h in hosts):
         # Checked before the run directory exists: bad input leaves nothing behind.
         check_workdir(LocalConnection(), config.workdir)
