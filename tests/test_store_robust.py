@@ -30,7 +30,7 @@ from reports.dashboard import build, gather, render
 from reports.render import host_pages, inside, pages
 from reports.views import conclusion
 from ringbench.errors import UserError
-from ringbench.progress import Level
+from ringbench.progress import Level, Silent
 from ringbench.results import Manifest, RunDir, host_file_clashes, host_file_problem
 from ringbench.results.text import markdown_text
 from runners.cli import main
@@ -40,28 +40,11 @@ from tests.history_data import FIGURES, run_id, write_run
 HOSTILE = "<script>alert(1)</script>|[x](y)\n`*_#&\\ \x00\x1b[31m"
 
 
-class Recorder:
+class Recorder(Silent):
     """A :class:`ringbench.progress.Progress` that keeps the messages it hears."""
 
     def __init__(self) -> None:
         self.messages: list[tuple[Level, str]] = []
-
-    def start(self, task: str, description: str, *, total: float | None = None) -> None:
-        del task, description, total
-
-    def update(
-        self,
-        task: str,
-        *,
-        advance: float = 0,
-        completed: float | None = None,
-        total: float | None = None,
-        description: str | None = None,
-    ) -> None:
-        del task, advance, completed, total, description
-
-    def finish(self, task: str, description: str, *, ok: bool = True) -> None:
-        del task, description, ok
 
     def message(self, text: str, *, level: Level = Level.INFO) -> None:
         self.messages.append((level, text))

@@ -105,10 +105,6 @@ class _HostBuilder:
                 raise _Unusable(str(exc)) from None
         return None if value is OMIT else value
 
-    def raw(self, key: str) -> object:
-        """The rendered value of ``key`` (:meth:`build` renders the keys read, once)."""
-        return self.values.get(key)
-
     def last(self, option: str) -> tuple[str | None, object]:
         """The ssh plugin's value of ``option``: the last of its variables that is set."""
         found: tuple[str | None, object] = (None, None)

@@ -29,11 +29,10 @@ import yaml
 from ringbench.errors import UserError
 from runners.inventory.model import InventoryData, Origin, quote
 from runners.inventory.patterns import MAX_NAMES, expand_hostpattern
-from runners.inventory.reading import MERGE_TAG, NULL_TAG, STD_TAGS, lazy_var
+from runners.inventory.reading import MERGE_TAG, NULL_TAG, STR_TAG, lazy_var
 
 MAX_ENTRIES = 200_000  # mapping entries walked, an alias counting each time it is used
 GROUP_KEYS = ("hosts", "children", "vars")
-STR_TAG = STD_TAGS + "str"
 
 Entry = tuple[str, yaml.Node, int]  # key, value node, line
 
