@@ -152,8 +152,8 @@ def test_a_mixed_fleet_runs_on_the_hosts_it_can_and_says_which_it_left_out(
     argv = ["run", "-i", str(inventory), "--bench", "syscall-null", *QUICK]
     assert main([*argv, "--results", str(results), "--dir", str(workdir)]) == 0
     out = capfd.readouterr().out
-    assert "win1: left out: it connects with 'winrm'" in out
-    assert "old1: left out: it logs in with a password (ansible_password" in out
+    assert f"host 'win1' ({inventory}:5): left out: it connects with 'winrm'" in out
+    assert f"host 'old1' ({inventory}:8): left out: it logs in with a password (ansible_pa" in out
     assert "hunter2" not in out
     manifest = json.loads(RunDir(only_run(results)).manifest_path.read_text())
     assert list(manifest["hosts"]) == ["here"]

@@ -18,7 +18,6 @@ Format history of ``ringbench inventory show --json`` (a JSON object on standard
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -141,34 +140,17 @@ def cmd_inventory_check(console: Console, sources: Sequence[Path]) -> int:
         ),
         None if usable else "red",
     )
-    for warning in inv.warnings:
-        say(console, printable(f"warning: {warning}"), "yellow")
-    for h in inv.hosts:
-        if not h.usable:
-            say(
-                console,
-                printable(f"host {h.name!r} ({h.source}): left out: {h.unusable}"),
-                "yellow",
-            )
+    for line in inv.notes():
+        say(console, printable(line), "yellow")
     return ExitCode.OK if usable else ExitCode.FAILED
 
 
 def _matching(inv: Inventory, patterns: Sequence[str]) -> list[Host]:
-    """Every host, usable or not, whose name or one of whose groups matches a pattern
-    (every host when there is none)."""
-    if not patterns:
-        return list(inv.hosts)
-    chosen = [
-        h
-        for h in inv.hosts
-        if any(fnmatch.fnmatchcase(n, p) for p in patterns for n in (h.name, *h.groups))
-    ]
-    if not chosen:
-        names = ", ".join(h.name for h in inv.hosts)
-        raise UserError(
-            printable(f"{inv.path}: no host matches {', '.join(patterns)} (hosts: {names})")
-        )
-    return chosen
+    """:meth:`Inventory.matching`, its error escaped (host names are the inventory's text)."""
+    try:
+        return inv.matching(patterns)
+    except UserError as exc:
+        raise UserError(printable(str(exc))) from None
 
 
 def _address(h: Host) -> str:

@@ -254,8 +254,7 @@ def cmd_run(
         inv = load_inventory(inventory)
         hosts = plan_hosts(inv.select(host_patterns))
         snapshot = inventory_snapshot(inv, hosts)
-        notes = [f"warning: {w}" for w in inv.warnings]
-        notes += [f"{h.name}: left out: {h.unusable}" for h in inv.hosts if not h.usable]
+        notes = inv.notes()
         for line in notes[:SAID_AT_START]:
             say(console, printable(line), "yellow")
         if len(notes) > SAID_AT_START:

@@ -119,11 +119,7 @@ class Inventory:
                     f"{named.source or self.path}: host {quote(named.name)} cannot be run "
                     f"on: {named.unusable}"
                 )
-        chosen = [
-            h
-            for h in self.usable
-            if any(fnmatch.fnmatchcase(n, p) for p in patterns for n in (h.name, *h.groups))
-        ]
+        chosen = [h for h in self._matches(patterns) if h.usable]
         local = self.implicit_localhost
         if local is not None and local.name in patterns:
             chosen.append(local)
@@ -131,6 +127,35 @@ class Inventory:
             names = ", ".join(h.name for h in self.usable) or "none usable"
             raise UserError(f"{self.path}: no host matches {', '.join(patterns)} (hosts: {names})")
         return chosen
+
+    def matching(self, patterns: Sequence[str] = ()) -> list[Host]:
+        """Every host, usable or not, whose name or one of whose groups matches a shell
+        pattern (every host when none); no host matching is an error."""
+        if not patterns:
+            return list(self.hosts)
+        chosen = self._matches(patterns)
+        if not chosen:
+            names = ", ".join(h.name for h in self.hosts)
+            raise UserError(f"{self.path}: no host matches {', '.join(patterns)} (hosts: {names})")
+        return chosen
+
+    def notes(self) -> list[str]:
+        """What to say of the inventory before using it: a line per warning, then one per
+        host left out, with where it was written and why."""
+        lines = [f"warning: {w}" for w in self.warnings]
+        lines += [
+            f"host {h.name!r} ({h.source}): left out: {h.unusable}"
+            for h in self.hosts
+            if not h.usable
+        ]
+        return lines
+
+    def _matches(self, patterns: Sequence[str]) -> list[Host]:
+        return [
+            h
+            for h in self.hosts
+            if any(fnmatch.fnmatchcase(n, p) for p in patterns for n in (h.name, *h.groups))
+        ]
 
     def _left_out(self) -> str:
         reasons = [f"{h.name}: {h.unusable}" for h in self.hosts[:3]]
