@@ -477,11 +477,16 @@ class SSHConnection:
                 if time.monotonic() - started >= wait_s:
                     self.close()
                     message = f"no answer in {wait_s:g} s to opening {what}"
-                elif not transport.is_active():
-                    self.close()
-                    if not retried:
-                        retried = True
-                        continue
+                    raise TransportError(host=self.host, message=message) from None
+                # paramiko may raise the reader thread's EOFError (or a failed send)
+                # before it marks the transport inactive: whatever the refusal, a
+                # connection opened anew is asked once more
+                lost = isinstance(exc, EOFError) or not transport.is_active()
+                self.close()
+                if not retried:
+                    retried = True
+                    continue
+                if lost:
                     message = f"cannot open {what}: the connection was lost"
                 else:
                     message = f"cannot open {what}: {shown(str(exc)) or type(exc).__name__}"
@@ -594,15 +599,16 @@ class SSHConnection:
                 with paramiko.SFTPClient(chan) as sftp:
                     return work(sftp)
         except (OSError, paramiko.SSHException, EOFError) as exc:
+            lost = isinstance(exc, EOFError) or not transport.is_active()
             if late.is_set():
                 message = f"{what} timed out after {timeout_s:g} s"
             elif isinstance(exc, TimeoutError):
                 message = f"{what} stalled: nothing moved for {stall_s:g} s"
-            elif not transport.is_active():
+            elif lost:
                 message = f"{what} failed: the connection was lost"
             else:
                 message = f"{what} failed: {shown(str(exc)) or type(exc).__name__}"
-            if late.is_set() or not transport.is_active() or isinstance(exc, TimeoutError):
+            if late.is_set() or lost or isinstance(exc, TimeoutError):
                 self.close()  # the link is dead or too slow: the next call connects anew
             raise TransportError(host=self.host, message=message) from None
         finally:
