@@ -15,7 +15,8 @@ run                     run id (the run directory's name)
 host                    inventory name of the host
 virt_class              declared class, else the probe's (``bare-metal``,
                         ``paravirtualized``, ``binary-translation``,
-                        ``hardware-assisted``, ``container``)
+                        ``hardware-assisted``, ``container``,
+                        ``application-kernel``)
 baseline                the host this one is compared with ("" for none)
 benchmark               catalog name, e.g. ``syscall-null``
 family, mechanism       the catalog's tags
@@ -36,7 +37,15 @@ steal_ticks             steal time (USER_HZ ticks) during the process, NaN if un
 loops                   operations per value
 date                    the process's start (UTC)
 params                  the benchmark's parameters, ``key=value`` joined by commas
+seccomp_mode            the host's seccomp mode (0 off, 1 strict, 2 filter), NaN if unknown
+seccomp_filters         seccomp filters on the harness's shell, NaN if unknown
+container_engine        ``podman``, ``docker``, ``gvisor`` ... ("" for none or unknown)
+oci_runtime             ``runsc`` ... where the probe can tell ("" otherwise)
 ======================  ============================================================
+
+The last four come from each host's probe document (``seccomp``,
+``runtime``), not from its suite: a run without one, or an older one whose
+probe did not read them, leaves them unknown.
 
 String columns are pandas categoricals. The files are found and read by
 :mod:`ringbench.results` (which owns the results directory); here the
@@ -49,6 +58,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import chain
@@ -63,7 +73,7 @@ import pandas as pd
 from ringbench.errors import UserError
 from ringbench.results import Processes, probe_files, read_processes, suite_files
 from ringbench.results import keys as k
-from ringbench.results.layout import host_of, run_of
+from ringbench.results.layout import LEGACY_PROBE_SUFFIX, PROBES, SUFFIX, host_of, run_of
 from ringbench.results.text import cut, one_line
 
 KEYS = ["run", "host", "virt_class", "baseline", "benchmark", "family", "mechanism", "process"]
@@ -88,7 +98,10 @@ STRING_META = [
     "params",
 ]
 NUMERIC_META = [k.CLOCK_SKEW_S, k.STEAL_TICKS, k.LOOPS]
-COLUMNS = [*KEYS, "value_s", *STRING_META, *NUMERIC_META]
+# Read from the hosts' probe documents, per host.
+PROBE_NUMERIC = ["seccomp_mode", "seccomp_filters"]
+PROBE_STRING = ["container_engine", "oci_runtime"]
+COLUMNS = [*KEYS, "value_s", *STRING_META, *NUMERIC_META, *PROBE_NUMERIC, *PROBE_STRING]
 # Facts that are per host, not per process: the validity checks compare these.
 HOST_FACTS = list(k.HOST_FACTS)
 # The metadata key behind each column that is not the key's own name.
@@ -135,7 +148,83 @@ def load(paths: str | Path | Iterable[str | Path]) -> pd.DataFrame:
         if overrides:
             per_process[list(overrides)] = _numbers(list(overrides.values()))
         columns[column] = np.repeat(per_process, shape.counts)
+    columns.update(_probe_columns(files, procs, shape))
     return pd.DataFrame({c: columns[c] for c in COLUMNS}, copy=False)
+
+
+_SECCOMP_RANGES = {"mode": 2, "filters": 2**31 - 1}
+_RUNTIME_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+
+def _probe_runtime(probe: Path | None) -> tuple[float, float, str, str]:
+    """``(seccomp_mode, seccomp_filters, container_engine, oci_runtime)`` from the probe
+    document ``probe``; NaN or "" for what it does not say (no document, an unreadable one,
+    a value of the wrong type or out of range)."""
+    out: list[Any] = [math.nan, math.nan, "", ""]
+    try:
+        if probe is None or probe.stat().st_size > PROBE_MAX_BYTES:
+            return out[0], out[1], out[2], out[3]
+        doc = orjson.loads(probe.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return out[0], out[1], out[2], out[3]
+    doc = doc if isinstance(doc, dict) else {}
+    seccomp = doc.get("seccomp")
+    seccomp = seccomp if isinstance(seccomp, dict) else {}
+    for i, (key, high) in enumerate(_SECCOMP_RANGES.items()):
+        value = seccomp.get(key)
+        if type(value) is int and 0 <= value <= high:
+            out[i] = float(value)
+    runtime = doc.get("runtime")
+    runtime = runtime if isinstance(runtime, dict) else {}
+    for i, key in enumerate(("engine", "oci_runtime"), start=2):
+        value = runtime.get(key)
+        if isinstance(value, str) and _RUNTIME_NAME.fullmatch(value):
+            out[i] = value
+    return out[0], out[1], out[2], out[3]
+
+
+def _listing(directory: Path) -> set[str]:
+    try:
+        return {p.name for p in directory.iterdir()}
+    except OSError:
+        return set()
+
+
+def _probe_paths(files: list[Path]) -> dict[tuple[str, str], Path | None]:
+    """The probe document of each suite's (run, host): ``probes/<host>.json``, else a
+    format 1 run's ``<host>.probe.json`` (one listing per run, not a look-up per host)."""
+    listings: dict[Path, tuple[set[str], set[str]]] = {}
+    out: dict[tuple[str, str], Path | None] = {}
+    for suite in files:
+        run, host = run_of(suite), host_of(suite)
+        if run not in listings:
+            listings[run] = (_listing(run / PROBES), _listing(run))
+        probes, legacy = listings[run]
+        if f"{host}{SUFFIX}" in probes:
+            out[run.name, host] = run / PROBES / f"{host}{SUFFIX}"
+        elif f"{host}{LEGACY_PROBE_SUFFIX}" in legacy:
+            out[run.name, host] = run / f"{host}{LEGACY_PROBE_SUFFIX}"
+        else:
+            out[run.name, host] = None
+    return out
+
+
+def _probe_columns(files: list[Path], procs: Processes, shape: _Shape) -> dict[str, Any]:
+    """The :data:`PROBE_NUMERIC` and :data:`PROBE_STRING` columns: each benchmark takes
+    the values of its (run, host)'s probe document."""
+    found = {key: _probe_runtime(path) for key, path in _probe_paths(files).items()}
+    unknown = (math.nan, math.nan, "", "")
+    hosts = procs.bench_column(k.HOST)
+    per_bench = [
+        found.get((r, str(h)), unknown) for r, h in zip(procs.bench_run, hosts, strict=True)
+    ]
+    columns: dict[str, Any] = {}
+    for i, column in enumerate(PROBE_NUMERIC):
+        values = np.asarray([row[i] for row in per_bench], dtype=np.float64)
+        columns[column] = np.repeat(values, shape.bench_values)
+    for i, column in enumerate(PROBE_STRING, start=len(PROBE_NUMERIC)):
+        columns[column] = shape.categorical([row[i] for row in per_bench], {})
+    return columns
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,13 @@ file of a run.
 
 Format history of the probe document (``format_version``):
 
-1. first version: facts, layers, virt_class, disagreements, evidence.
+1. first version: facts, layers, virt_class, disagreements, evidence; then,
+   as keys a reader takes as unknown when absent or null (older documents
+   have none): ``seccomp`` (``mode``, ``filters``), ``capabilities``
+   (``effective``, ``names``), ``cgroup_limits`` (``memory_max_bytes``,
+   ``cpu_quota``, ``pids_max``) and ``runtime`` (``engine``,
+   ``oci_runtime``, ``platform``) of :mod:`runners.evidence` and
+   :class:`runners.classify.Runtime`.
 
 Whatever the host shows is data: each piece of evidence is cut (a line to
 :data:`MAX_EVIDENCE_LINE` or :data:`MAX_MOUNT_LINE` characters, a file to
@@ -22,12 +28,13 @@ CPUID is missing (``harness_error``), never raised.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from ringbench.errors import CommandError, ProtocolError
-from runners.classify import Classification, Layer, classify, compare_declared
-from runners.evidence import Evidence
+from runners.classify import Classification, Layer, Runtime, classify, compare_declared
+from runners.evidence import STATUS_FIELDS, Evidence, capabilities, cgroup_limits, seccomp_state
 from runners.hostfacts import (
     FACT_PATHS,
     READ_TIMEOUT_S,
@@ -46,6 +53,7 @@ __all__ = [
     "Evidence",
     "Layer",
     "ProbedHost",
+    "Runtime",
     "classify",
     "collect_evidence",
     "compare_declared",
@@ -60,6 +68,23 @@ MAX_EVIDENCE_LINE = 256  # a one-line fact (/proc/1/comm, a DMI string)
 MAX_MOUNT_LINE = 1024  # the mountinfo line of /
 MAX_EVIDENCE_TEXT = 16 * 1024  # a file kept whole (the first cpuinfo block, /proc/1/cgroup)
 MAX_REASON = 200
+MAX_DMESG = 8192  # characters of the first lines of dmesg
+MAX_CGROUP_LINES = 32  # lines of /proc/self/cgroup whose limit files are read
+CGROUP_FS = "/sys/fs/cgroup"
+# The limit files of a cgroup: v2's, then v1's by controller.
+V2_LIMITS = ("memory.max", "cpu.max", "pids.max")
+V1_LIMITS = {
+    "memory": ("memory.limit_in_bytes",),
+    "cpu": ("cpu.cfs_quota_us", "cpu.cfs_period_us"),
+    "pids": ("pids.max",),
+}
+# Those of the cgroup mounted at /sys/fs/cgroup itself: a container's own (a cgroup
+# namespace, or v1 hierarchies bind-mounted from the container's cgroup).
+ROOT_LIMITS = (
+    *(f"{CGROUP_FS}/{name}" for name in V2_LIMITS),
+    *(f"{CGROUP_FS}/{c}/{name}" for c, names in V1_LIMITS.items() for name in names),
+)
+_CGROUP_PATH = re.compile(r"/[A-Za-z0-9_.:@=+,/-]{1,400}")
 
 
 def _line(text: str | None, limit: int = MAX_EVIDENCE_LINE) -> str | None:
@@ -140,6 +165,82 @@ def _steal(stat: str | None) -> int | None:
         return None
 
 
+def _status(text: str | None) -> str | None:
+    """The :data:`~runners.evidence.STATUS_FIELDS` lines of /proc/self/status, each cut;
+    ``""`` when it has none of them."""
+    if text is None:
+        return None
+    lines = [x for x in text.split("\n") if x.partition(":")[0] in STATUS_FIELDS]
+    kept = [excerpt(x, MAX_EVIDENCE_LINE, keep="\t") for x in lines[: 2 * len(STATUS_FIELDS)]]
+    return "".join(f"{x}\n" for x in kept)
+
+
+def cgroup_limit_paths(self_cgroup: str | None) -> list[str]:
+    """The limit files of the cgroup /proc/self/cgroup names (v2 ``0::PATH``, v1
+    ``N:CONTROLLERS:PATH``), most specific first, then those at /sys/fs/cgroup's root. A
+    path that is not a plain one (``..``, odd characters, too long) is not followed."""
+    own: list[str] = []
+    for entry in (self_cgroup or "").split("\n")[:MAX_CGROUP_LINES]:
+        parts = entry.strip().split(":", 2)
+        if len(parts) != 3 or parts[2] == "/" or not _CGROUP_PATH.fullmatch(parts[2]):
+            continue
+        _, controllers, path = parts
+        if {"..", "."} & set(path.split("/")):
+            continue
+        if controllers == "":
+            own.extend(f"{CGROUP_FS}{path}/{name}" for name in V2_LIMITS)
+            continue
+        for controller in controllers.split(","):
+            names = V1_LIMITS.get(controller, ())
+            own.extend(f"{CGROUP_FS}/{controller}{path}/{name}" for name in names)
+    return list(dict.fromkeys([*own, *ROOT_LIMITS]))
+
+
+def _cgroup_limits(reader: HostReader, paths: list[str]) -> str | None:
+    """``FILE VALUE`` per limit file that could be read, in the order of ``paths``; None
+    when none could."""
+    reader.prefetch(paths)
+    lines = []
+    for path in paths:
+        value = _line(reader.read(path), 64)
+        if value is not None:
+            lines.append(f"{path} {value}\n")
+    return _text("".join(lines)) if lines else None
+
+
+# Whether /proc/sys can be listed (gVisor refuses), then the first lines of the kernel's
+# log (gVisor's boot lines): a fixed script, no input. dmesg prints nothing where reading
+# the log needs a capability the shell lacks (dmesg_restrict).
+_KERNEL_MARKS = (
+    "out=$(ls -- /proc/sys/ 2>&1 >/dev/null); rc=$?; "
+    'printf "%s %s\\n" "$rc" "$(printf "%s" "$out" | head -n 1)"; '
+    f"dmesg 2>/dev/null | head -n 20 | head -c {MAX_DMESG}"
+)
+
+
+def parse_kernel_marks(output: str) -> tuple[str | None, str | None]:
+    """``(proc_sys_error, dmesg)`` from :data:`_KERNEL_MARKS`'s output: ``""`` when
+    /proc/sys was listed, what ls said when it was not, None when unknown; the dmesg lines,
+    None when there were none."""
+    first, _, rest = output.partition("\n")
+    code, _, said = first.partition(" ")
+    error: str | None = None
+    if code == "0":
+        error = ""
+    elif code.isascii() and code.isdigit() and code != str(COMMAND_NOT_FOUND):
+        error = _line(said, MAX_REASON) or f"ls exited {excerpt(code, 8)}"
+    dmesg = "\n".join(excerpt(x, MAX_EVIDENCE_LINE) for x in rest.split("\n")[:20] if x.strip())
+    return error, (_text(dmesg[:MAX_DMESG] + "\n") if dmesg else None)
+
+
+def _kernel_marks(conn: Connection) -> tuple[str | None, str | None]:
+    try:
+        result = conn.run(["sh", "-c", _KERNEL_MARKS], timeout_s=READ_TIMEOUT_S, check=False)
+    except (CommandError, OSError, UnicodeDecodeError):
+        return None, None
+    return parse_kernel_marks(result.stdout)
+
+
 EVIDENCE_PATHS = (
     "/proc/cpuinfo",
     "/sys/hypervisor/type",
@@ -155,6 +256,10 @@ EVIDENCE_PATHS = (
     "/proc/2/comm",
     "/proc/self/mountinfo",
     "/proc/stat",
+    "/proc/self/status",
+    "/proc/self/cgroup",
+    "/proc/version",
+    *ROOT_LIMITS,
 )
 
 
@@ -171,7 +276,10 @@ def collect_evidence(
     reader.prefetch(EVIDENCE_PATHS)
     cpuid, harness_error = _harness_cpuid(conn, harness)
     detect_vm, detect_container = _detect_virt(conn)
+    proc_sys_error, dmesg = _kernel_marks(conn)
     cpuinfo = reader.read("/proc/cpuinfo")
+    self_cgroup = reader.read("/proc/self/cgroup")
+    containerenv = reader.exists("/run/.containerenv")
     dmi = "/sys/class/dmi/id"
     return Evidence(
         cpuid=cpuid,
@@ -185,13 +293,20 @@ def collect_evidence(
         detect_virt_vm=detect_vm,
         detect_virt_container=detect_container,
         dockerenv=reader.exists("/.dockerenv"),
-        containerenv=reader.exists("/run/.containerenv"),
+        containerenv=containerenv,
+        containerenv_text=_text(reader.read("/run/.containerenv")) if containerenv else None,
         pid1_cgroup=_text(reader.read("/proc/1/cgroup")),
         pid1_comm=_line(reader.read("/proc/1/comm")),
         pid1_sched=_line(reader.read("/proc/1/sched")),
         pid2_comm=_line(reader.read("/proc/2/comm")),
         root_mount=_root_mount(reader.read("/proc/self/mountinfo")),
         steal_ticks=_steal(reader.read("/proc/stat")),
+        self_status=_status(reader.read("/proc/self/status")),
+        self_cgroup=_text(self_cgroup),
+        cgroup_limits=_cgroup_limits(reader, cgroup_limit_paths(self_cgroup)),
+        proc_version=_line(reader.read("/proc/version"), MAX_MOUNT_LINE),
+        dmesg=dmesg,
+        proc_sys_error=proc_sys_error,
     )
 
 
@@ -204,6 +319,10 @@ def probe_document(facts: dict[str, Any], ev: Evidence, cls: Classification) -> 
         "layers": [layer.to_json() for layer in cls.layers],
         "disagreements": list(cls.disagreements),
         "evidence": ev.to_json(),
+        "seccomp": seccomp_state(ev),
+        "capabilities": capabilities(ev),
+        "cgroup_limits": cgroup_limits(ev),
+        "runtime": cls.runtime.to_json() if cls.runtime else None,
     }
 
 

@@ -20,6 +20,7 @@ VIRT_CLASSES = (
     "binary-translation",
     "hardware-assisted",
     "container",
+    "application-kernel",
 )
 CONNECTIONS = {  # ansible_connection -> how ringbench connects
     "local": "local",
