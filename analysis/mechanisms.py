@@ -57,16 +57,62 @@ decomposition, per environment and against its baseline:
     host may promote its own backing to huge pages during a run (README,
     "Reading the figures").
 
+Three more mechanisms are differences between two hosts of the run, on
+``syscall-null``, and have a row only for the hosts they apply to (the
+tidy columns ``seccomp_filters`` and ``container_engine``, from the probe; a
+column an older run lacks is unknown). The row's ``baseline`` names the host
+the cost is measured against, ``part_ns`` is that host's figure and ``ratio``
+host / that host:
+
+``seccomp filter`` = ``syscall-null`` - the same on its *twin*
+    For a host whose process runs seccomp filters (``seccomp_filters`` > 0:
+    Podman's default profile), its twin is a host of the same run, class,
+    baseline and known ``container_engine`` (its ``oci_runtime`` not another
+    one) that runs none (``seccomp_filters`` = 0: the same container with
+    ``seccomp=unconfined``). The same runtime, image, namespaces,
+    capabilities and cgroups on the same kernel: what differs is the filter,
+    run on every system call before the call itself. Holds as far as the
+    twins differ only so; an LSM profile or a placement of one and not the
+    other breaks it. The cost is the filter's path for getppid: the kernel's
+    verdict cache (Linux 5.11 and later) skips the BPF program only for a
+    call whose verdict no loaded filter reads arguments for, and a call the
+    profile lists late in its rules pays more, so other calls cost other
+    figures. No twin in the run: no figure, and the note says so.
+
+``container namespaces`` = ``syscall-null`` - its baseline's
+    For a container without a filter (``seccomp_filters`` = 0, or unknown
+    for a namespaces host of no known engine, such as the lab's
+    ``unshare`` container): unconfined Podman, or the namespaces host, less
+    native. Expected about 0: a namespace is no trap (the call enters the
+    same kernel the same way; a PID namespace only translates the number it
+    returns), and cgroup accounting is not on the system call path (memory
+    is charged when it is allocated, CPU time at scheduler events). A
+    resolved difference points at something else: a filter or audit rule the
+    probe did not count, another CPU placement.
+
+``system-call interception`` = ``syscall-null`` - its baseline's
+    For an application kernel (gVisor's Sentry) less its baseline (native):
+    the interception by its platform (ptrace: the traced workload stops and
+    resumes, two host context switches to the Sentry and back; systrap: a
+    seccomp trap served in the workload's own stub signal handler, handed to
+    the Sentry through shared memory; KVM: a switch from the workload's
+    guest ring 3 into the Sentry's guest ring 0, no VM exit, two CR3
+    switches) plus the Sentry's own getppid. Holds for a call the Sentry
+    serves itself; one it forwards to the host kernel or its gofer costs
+    more, one the vDSO serves (clock_gettime) costs about nothing.
+
 Uncertainty: each difference is taken replicate by replicate from the
 bootstrap of :mod:`analysis.stats` (the two benchmarks ran in different
 processes, so their replicates are independent), and so is every
 comparison with the baseline; the intervals are percentile intervals of
 those differences and ratios. A ratio is given only where the baseline's
-cost is resolved above zero.
+cost is resolved above zero (always, for the differences between two
+hosts: both figures are times of a whole system call).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,6 +155,41 @@ MECHANISMS = [
         "mem-chase-huge",
     ),
 ]
+
+SYSCALL = "syscall-null"
+CONTAINER = "container"
+APPLICATION_KERNEL = "application-kernel"
+SECCOMP_FILTER = "seccomp filter"
+NAMESPACES = "container namespaces"
+INTERCEPTION = "system-call interception"
+
+
+@dataclass(frozen=True)
+class Between:
+    """A mechanism measured as one host's ``syscall-null`` less another host's."""
+
+    name: str
+    what: str
+    against: str  # what the other host is to this one: "twin" or "baseline"
+
+    @property
+    def subtrahend(self) -> str:
+        return f"{SYSCALL} ({self.against})"
+
+
+FILTER = Between(
+    SECCOMP_FILTER, "the seccomp profile on one null system call, less its twin", "twin"
+)
+SPACES = Between(
+    NAMESPACES, "one null system call in a container without a filter, less native", "baseline"
+)
+SENTRY = Between(
+    INTERCEPTION, "one null system call under an application kernel, less native", "baseline"
+)
+BETWEEN = [FILTER, SPACES, SENTRY]
+# The mechanisms whose cost is a difference between two hosts (their row's ``baseline``
+# names the other host).
+BETWEEN_HOSTS = frozenset(b.name for b in BETWEEN)
 
 COLUMNS = [
     "run",
@@ -155,6 +236,159 @@ def _cost(
     return total, part, reps
 
 
+@dataclass(frozen=True)
+class _Host:
+    """What the runtime mechanisms need of one host of a run (NaN or "" when unknown)."""
+
+    run: str
+    name: str
+    virt_class: str
+    baseline: str  # "" for none
+    filters: float  # seccomp filters of the harness's shell
+    engine: str
+    oci_runtime: str
+
+
+def _text(column: pd.Series) -> list[str]:
+    return ["" if pd.isna(v) else str(v) for v in column.astype(object)]
+
+
+RUNTIME_TEXT = ("container_engine", "oci_runtime")
+
+
+def _runtime_hosts(keys: pd.DataFrame) -> list[_Host]:
+    """One per (run, host); the probe's columns an older frame lacks are unknown."""
+    first = keys.drop_duplicates(["run", "host"]).reset_index(drop=True)
+    n = len(first)
+    filters = np.full(n, np.nan)
+    if "seccomp_filters" in first.columns:
+        numbers = pd.to_numeric(pd.Series(_text(first["seccomp_filters"])), errors="coerce")
+        filters = numbers.to_numpy(dtype=np.float64)
+    text = {c: _text(first[c]) if c in first.columns else [""] * n for c in RUNTIME_TEXT}
+    runs, names = _text(first["run"]), _text(first["host"])
+    classes, baselines = _text(first["virt_class"]), _text(first["baseline"])
+    return [
+        _Host(
+            run=runs[i],
+            name=names[i],
+            virt_class=classes[i],
+            baseline="" if baselines[i] == names[i] else baselines[i],
+            filters=float(filters[i]),
+            engine=text["container_engine"][i],
+            oci_runtime=text["oci_runtime"][i],
+        )
+        for i in range(n)
+    ]
+
+
+def _applies(h: _Host) -> list[Between]:
+    """The runtime mechanisms of one host (module docstring)."""
+    out = []
+    if h.filters > 0:
+        out.append(FILTER)
+    unfiltered = h.filters == 0 or (math.isnan(h.filters) and not h.engine)
+    if h.virt_class == CONTAINER and unfiltered:
+        out.append(SPACES)
+    if h.virt_class == APPLICATION_KERNEL:
+        out.append(SENTRY)
+    return out
+
+
+def _twins(h: _Host, hosts: list[_Host]) -> list[str]:
+    """The hosts of ``h``'s run that are ``h`` without its seccomp filter, by name."""
+    return sorted(
+        c.name
+        for c in hosts
+        if c.run == h.run
+        and c.name != h.name
+        and c.virt_class == h.virt_class
+        and c.baseline == h.baseline
+        and bool(h.engine)
+        and c.engine == h.engine
+        and c.filters == 0
+        and not (h.oci_runtime and c.oci_runtime and h.oci_runtime != c.oci_runtime)
+    )
+
+
+def _other(h: _Host, m: Between, hosts: list[_Host]) -> tuple[str, str]:
+    """(the host ``h`` is measured against or "", the note: why none, or which of several)."""
+    if m.against == "baseline":
+        return (h.baseline, "") if h.baseline else ("", "no baseline")
+    twins = _twins(h, hosts)
+    if not twins:
+        if not h.engine:
+            return "", "no twin: its container engine is not known"
+        return "", (
+            f"no twin: no {h.virt_class} host of engine {h.engine} with baseline "
+            f"{h.baseline or '(none)'} runs without a seccomp filter in this run"
+        )
+    return twins[0], "" if len(twins) == 1 else f"twin {twins[0]}, first of {', '.join(twins)}"
+
+
+def _between_row(
+    boot: Bootstrap,
+    index: dict[tuple[str, str, str], int],
+    h: _Host,
+    m: Between,
+    other: str,
+    note: str,
+) -> dict[str, object]:
+    """One host's row of a mechanism measured against another host (``other``)."""
+    row: dict[str, object] = {
+        "run": h.run,
+        "host": h.name,
+        "virt_class": h.virt_class,
+        "baseline": other,
+        "mechanism": m.name,
+        "what": m.what,
+        "minuend": SYSCALL,
+        "subtrahend": m.subtrahend,
+        "note": note,
+    }
+    if not other:
+        return row
+    if (h.run, h.name, SYSCALL) not in index:
+        return row | {"note": f"{SYSCALL} not measured"}
+    if (h.run, other, SYSCALL) not in index:
+        return row | {"note": f"{m.against} {other}: {SYSCALL} not measured"}
+    mine, theirs = index[(h.run, h.name, SYSCALL)], index[(h.run, other, SYSCALL)]
+    total, part = float(boot.point[mine]), float(boot.point[theirs])
+    reps, b_reps = boot.replicates[mine], boot.replicates[theirs]
+    low, high = interval(reps - b_reps)
+    b_low, b_high = interval(b_reps)
+    r_low, r_high = interval(reps / b_reps)
+    resolved = "" if low > 0 else "difference not resolved above zero"
+    return row | {
+        "total_ns": total * 1e9,
+        "part_ns": part * 1e9,
+        "cost_ns": (total - part) * 1e9,
+        "cost_low_ns": float(low) * 1e9,
+        "cost_high_ns": float(high) * 1e9,
+        "baseline_ns": part * 1e9,
+        "baseline_low_ns": float(b_low) * 1e9,
+        "baseline_high_ns": float(b_high) * 1e9,
+        "added_ns": (total - part) * 1e9,
+        "added_low_ns": float(low) * 1e9,
+        "added_high_ns": float(high) * 1e9,
+        "ratio": total / part,
+        "ratio_low": float(r_low),
+        "ratio_high": float(r_high),
+        "note": "; ".join(n for n in (note, resolved) if n),
+    }
+
+
+def _runtime_rows(
+    boot: Bootstrap, index: dict[tuple[str, str, str], int]
+) -> list[dict[str, object]]:
+    hosts = _runtime_hosts(boot.keys)
+    rows = []
+    for h in hosts:
+        for m in _applies(h):
+            other, note = _other(h, m, hosts)
+            rows.append(_between_row(boot, index, h, m, other, note))
+    return rows
+
+
 def mechanisms(df: pd.DataFrame, boot: Bootstrap | None = None) -> pd.DataFrame:
     """One row per (run, host, mechanism); ``*_ns`` per operation, intervals at 95%.
 
@@ -162,7 +396,10 @@ def mechanisms(df: pd.DataFrame, boot: Bootstrap | None = None) -> pd.DataFrame:
     benchmark's (0 when nothing is subtracted): ``cost_ns = total_ns - part_ns``
     (the stacked figure draws them). ``baseline_*`` and the comparison columns
     are NaN for a host without a baseline; ``note`` says why a row has no
-    figure or where the difference is not resolved.
+    figure or where the difference is not resolved. The mechanisms of
+    :data:`BETWEEN` have rows only for the hosts they apply to, after a host's
+    others; their ``baseline`` names the host they are measured against
+    (module docstring).
     """
     boot = boot or bootstrap(df)
     index = boot.lookup()
@@ -224,6 +461,9 @@ def mechanisms(df: pd.DataFrame, boot: Bootstrap | None = None) -> pd.DataFrame:
                     "ratio_low": float(r_low),
                     "ratio_high": float(r_high),
                 }
+    rows += _runtime_rows(boot, index)
+    first = {key: i for i, key in enumerate(dict.fromkeys((r["run"], r["host"]) for r in rows))}
+    rows.sort(key=lambda r: first[(r["run"], r["host"])])  # stable: a host's rows together
     frame = pd.DataFrame(rows).reindex(columns=COLUMNS)
     for column in COLUMNS:
         if column.endswith("_ns") or column.startswith("ratio"):

@@ -463,7 +463,10 @@ def _mechanism_panel(ax: Axes, rows: pd.DataFrame, narrow: bool) -> None:
 def mechanism_breakdown_figure(mech: pd.DataFrame) -> Figure:
     """One panel per mechanism, one bar per host: subtracted part below, the cost on top.
 
-    Mechanisms no host measured are left out; ValueError if none is left.
+    A panel has a bar for each host with a row of its mechanism (the runtime
+    mechanisms of :data:`analysis.mechanisms.BETWEEN` apply to a few hosts, and
+    their subtracted part is the other host's figure). Mechanisms no host
+    measured are left out; ValueError if none is left.
     """
     run = _one_run(mech)
     labels = _hosts(mech)
@@ -478,7 +481,9 @@ def mechanism_breakdown_figure(mech: pd.DataFrame) -> Figure:
     axes: list[Axes] = list(fig.subplots(nrows, ncols, squeeze=False).flat)
     frame = mech.astype({"host": str, "mechanism": str})
     for ax, name in zip(axes, names, strict=False):
-        rows = frame[frame["mechanism"] == name].set_index("host").reindex(list(labels))
+        mine = frame[frame["mechanism"] == name].set_index("host")
+        # a slot per host the mechanism applies to (the runtime ones apply to a few)
+        rows = mine.reindex([h for h in labels if h in mine.index])
         _mechanism_panel(ax, rows, narrow=len(labels) > 5)
     for ax in axes[len(names) :]:
         ax.set_visible(False)

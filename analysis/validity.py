@@ -44,7 +44,8 @@ design. Assumes the layer's disk is backed by the storage the baseline
 measures on (the lab's images lie on the machine's disk, as the baseline's
 ``--dir`` does); a guest whose image lies on faster storage is flagged too,
 and its figure is no overhead either. The check concerns hosts with a kernel of their own
-(``paravirtualized``, ``binary-translation``, ``hardware-assisted``), and
+(``paravirtualized``, ``binary-translation``, ``hardware-assisted``, and an
+``application-kernel``: :data:`OWN_KERNEL_CLASSES`), and
 only when the results show that the host is not its baseline's own system
 reached another way: another kernel release, another stack of
 ``virt_layers`` or another class than its baseline's. The class alone would
@@ -75,8 +76,17 @@ DURABLE_IO: dict[str, tuple[str, str]] = {
     "io-write-sync": ("fdatasync", "its writes may stop in the host's page cache"),
     "io-direct-read": ("O_DIRECT", "its reads may be served from the host's page cache"),
 }
-# Classes whose host runs a kernel of its own above a block device of the layer's.
-OWN_KERNEL_CLASSES = frozenset({"paravirtualized", "binary-translation", "hardware-assisted"})
+# Classes whose host runs a kernel of its own above a block device of the layer's. An
+# application kernel is one: gVisor's Sentry serves the workload's file system calls from
+# its own VFS and page cache (with runsc --overlay, from an upper layer in memory), so its
+# fdatasync or O_DIRECT reaches the disk only as far as the Sentry passes it on; one that
+# comes out cheaper than the disk is the same finding as a guest's.
+OWN_KERNEL_CLASSES = frozenset(
+    {"paravirtualized", "binary-translation", "hardware-assisted", "application-kernel"}
+)
+# The probe's runtime facts (issue 16), carried by host_facts where a frame has them: not
+# compared (they are what a container's comparison measures), read by the calibration.
+RUNTIME_FACTS = ("seccomp_mode", "seccomp_filters", "container_engine", "oci_runtime")
 
 # Facts compared between a host and its baseline (or a host and itself in another run).
 FACT_CHECKS: list[tuple[str, str, str, str]] = [
@@ -93,8 +103,9 @@ FACT_CHECKS: list[tuple[str, str, str, str]] = [
 
 
 def host_facts(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per (run, host): the facts a comparison depends on (its first process's)."""
-    cols = [c for c in HOST_FACTS if c in df.columns]
+    """One row per (run, host): the facts a comparison depends on (its first process's),
+    and the :data:`RUNTIME_FACTS` the frame has."""
+    cols = [c for c in dict.fromkeys([*HOST_FACTS, *RUNTIME_FACTS]) if c in df.columns]
     facts = (
         df[["run", "host", "baseline", "virt_class", *cols]]
         .groupby(["run", "host"], observed=True, sort=True)

@@ -10,7 +10,11 @@ inline), holding
 - the change points of every (host, benchmark) history
   (:func:`analysis.changepoints.change_points`) with what changed on the host;
 - the latest run's overhead heat map (:func:`analysis.plots.heatmap_figure`),
-  when its hosts have baselines;
+  when its hosts have baselines, and its mechanisms
+  (:func:`analysis.mechanisms.mechanisms`: the seccomp filter, the
+  container's namespaces and an application kernel's interception among
+  them), each beside the published figures for it
+  (:func:`analysis.references.beside_mechanisms`);
 - per environment and benchmark, the median of every run with its 95%
   interval (:mod:`reports.series_svg`), change points marked;
 - the runs, and per host what changed from its run before.
@@ -25,6 +29,7 @@ Format history:
 - 1: first version.
 - 2: the open regressions carry their view (figure, or ratio to the baseline
   host) and the history range each was held against.
+- 3: the latest run's mechanisms, beside the published figures (issue 16).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +46,16 @@ import pandas as pd
 from analysis.changepoints import change_points, what_changed
 from analysis.gate_report import held_against, view_name
 from analysis.history import history
+from analysis.mechanisms import mechanisms
 from analysis.overhead import overhead
 from analysis.plots import SOFTWARE, heatmap_figure
+from analysis.references import beside_mechanisms
 from analysis.regress import ALPHA, DEFAULT_THRESHOLD, regressions
+from analysis.stats import bootstrap
 from analysis.tidy import load
 from analysis.validity import across_runs, records
 from reports.series_svg import TIMES, series_svg
+from reports.views import mechanism_cell
 from ringbench import __version__
 from ringbench.errors import UserError
 from ringbench.files import atomic_write_text
@@ -54,7 +63,7 @@ from ringbench.progress import SILENT, Progress
 from ringbench.results.text import printable
 from ringbench.units import seconds as fmt
 
-DASHBOARD_FORMAT = 2
+DASHBOARD_FORMAT = 3
 HEATMAP_DPI = 100
 HERE = Path(__file__).resolve().parent
 
@@ -70,6 +79,9 @@ class Dashboard:
     previous: str  # the run the latest is compared with ("" for none)
     regressions: pd.DataFrame  # every figure of latest against previous
     findings: pd.DataFrame  # what differs between them (analysis.validity.across_runs)
+    # the latest run's mechanisms (analysis.mechanisms), and those beside published figures
+    mechanisms: pd.DataFrame = field(default_factory=pd.DataFrame)
+    published: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def runs(self) -> list[str]:
@@ -99,8 +111,12 @@ def gather(store: Path, progress: Progress = SILENT) -> Dashboard:
     runs = list(dict.fromkeys(frame["run"]))
     step("drawing the latest run's overhead")
     latest = load(store / runs[-1])
-    table = overhead(latest)
+    boot = bootstrap(latest)
+    table = overhead(latest, boot)
     png = _png(table) if not table.empty else None
+    step("the latest run's mechanisms")
+    mech = mechanisms(latest, boot)
+    published = beside_mechanisms(mech)
     previous, result, findings = "", pd.DataFrame(), pd.DataFrame()
     if len(runs) > 1:
         step("comparing the latest run with the one before")
@@ -111,7 +127,7 @@ def gather(store: Path, progress: Progress = SILENT) -> Dashboard:
         earlier = frame[frame["run"].isin(runs[:-1])]
         result = regressions(before, latest, history=earlier, settings=settings)
         findings = across_runs(before, latest)
-    return Dashboard(store, frame, changes, png, previous, result, findings)
+    return Dashboard(store, frame, changes, png, previous, result, findings, mech, published)
 
 
 def build(store: Path, out: Path, progress: Progress = SILENT) -> Path:
@@ -262,6 +278,50 @@ def _series(d: Dashboard) -> str:
     return "\n".join(out)
 
 
+def _published_cell(rows: list[dict[str, Any]]) -> str:
+    """The published figures beside one measured mechanism, one line each."""
+    lines = []
+    for r in rows:
+        added = r["published_added"]
+        plus = "" if pd.isna(added) else f", {added:+g} {r['unit']}"
+        text = f"{TIMES}{r['published_ratio']:.3g}{plus} {r['environment']} ({r['source']})"
+        lines.append(_e(text))
+    return "<br>".join(lines)
+
+
+def _mechanisms(d: Dashboard, families: dict[str, str]) -> str:
+    """The latest run's mechanisms with a figure, a row per (mechanism, host), filtered by
+    host and by the family of the benchmark each is measured on."""
+    if d.mechanisms.empty:
+        return '<p class="none">No mechanism measured in the latest run.</p>'
+    beside: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in records(d.published):
+        beside.setdefault((str(r["mechanism"]), str(r["host"])), []).append(r)
+    rows = []
+    measured = d.mechanisms[d.mechanisms["cost_ns"].notna()]
+    for r in records(measured):
+        cells = [
+            _e(r["mechanism"]),
+            _e(r["host"]),
+            _e(r["virt_class"]),
+            _e(r["baseline"]) or "–",
+            _e(mechanism_cell(r)),
+            _published_cell(beside.get((str(r["mechanism"]), str(r["host"])), [])),
+        ]
+        family = families.get(str(r["minuend"]), "")
+        rows.append(_row(cells, _filter_attrs(r["host"], family)))
+    headers = ["mechanism", "host", "class", "against", "cost [95%]", "published beside it"]
+    note = (
+        '<p class="note">The cost of one operation of each mechanism with its 95% interval '
+        "(<code>analysis/mechanisms.py</code> states each one's assumptions); the seccomp "
+        "filter, the container's namespaces and an application kernel's system-call "
+        "interception are differences between two hosts, shown only for the hosts they apply "
+        "to, against the host named. Published figures: <code>analysis/references.csv</code>, "
+        "each with its source, table and hardware.</p>"
+    )
+    return note + _table(headers, rows, "No mechanism measured in the latest run.")
+
+
 def _runs(d: Dashboard) -> str:
     facts = d.history.drop_duplicates(["run", "host"])
     hosts = sorted(set(facts["host"]))
@@ -342,7 +402,8 @@ ringbench {_e(__version__)}</p>
 <div class="bar">
 <form class="filters" onsubmit="return false">{selects}<span id="shown"></span></form>
 <nav><a href="#regressions">regressions</a> · <a href="#changes">change points</a> ·
-<a href="#overhead">overhead</a> · <a href="#history">history</a> · <a href="#runs">runs</a></nav>
+<a href="#overhead">overhead</a> · <a href="#mechanisms">mechanisms</a> ·
+<a href="#history">history</a> · <a href="#runs">runs</a></nav>
 </div>
 <main>
 <section id="regressions"><h2>Open regressions: the latest run against the one before</h2>
@@ -354,6 +415,8 @@ run before and the first run after.</p>
 {_changes(d)}</section>
 <section id="overhead"><h2>Overhead of the latest run</h2>
 {heatmap}</section>
+<section id="mechanisms"><h2>Mechanisms of the latest run</h2>
+{_mechanisms(d, families)}</section>
 <section id="history"><h2>History per environment</h2>
 <p class="note">Median per run, its 95% interval shaded; red lines mark change points
 (hover a point for its run).</p>

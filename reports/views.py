@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.calibration import DEVIATION_LIMIT, HALF_WIDTH_LIMIT, flagged, summary_line
+from analysis.mechanisms import BETWEEN_HOSTS, INTERCEPTION, NAMESPACES, SECCOMP_FILTER
 from analysis.validity import records
 from ringbench import units
 from ringbench.errors import UserError
@@ -127,24 +128,34 @@ def calibration_view(known: pd.DataFrame) -> pd.DataFrame:
     return out.set_index(["host", "benchmark"])
 
 
+def mechanism_cell(r: dict[str, Any]) -> str:
+    """One mechanism of one host: its cost [interval]; what it adds (× ratio), and the host
+    it is measured against where that is another host (:data:`BETWEEN_HOSTS`)."""
+    if r["cost_ns"] is None or math.isnan(r["cost_ns"]):
+        return str(r["note"])
+    low, high = seconds(r["cost_low_ns"] / 1e9), seconds(r["cost_high_ns"] / 1e9)
+    cell = f"{seconds(r['cost_ns'] / 1e9)} [{low}, {high}]"
+    if r["mechanism"] in BETWEEN_HOSTS:
+        cell += f" against {r['baseline']}"
+        if not math.isnan(r["ratio"]):
+            cell += f" ({times(r['ratio'])})"
+    elif not math.isnan(r["added_ns"]):
+        sign = "+" if r["added_ns"] >= 0 else "−"
+        cell += f"; {sign}{seconds(abs(r['added_ns']) / 1e9)}"
+        if not math.isnan(r["ratio"]):
+            cell += f" ({times(r['ratio'])})"
+    if r["note"]:
+        cell += f" ({r['note']})"
+    return cell
+
+
 def mechanism_view(mech: pd.DataFrame) -> pd.DataFrame:
-    """Mechanisms down, hosts across: cost of one operation, and what it adds."""
+    """Mechanisms down, hosts across: cost of one operation, and what it adds; a mechanism
+    that does not apply to a host (the runtime ones) leaves its cell empty."""
     out: dict[str, dict[str, str]] = {}
     for r in records(mech):
-        if r["cost_ns"] is None or math.isnan(r["cost_ns"]):
-            cell = r["note"]
-        else:
-            low, high = seconds(r["cost_low_ns"] / 1e9), seconds(r["cost_high_ns"] / 1e9)
-            cell = f"{seconds(r['cost_ns'] / 1e9)} [{low}, {high}]"
-            if not math.isnan(r["added_ns"]):
-                sign = "+" if r["added_ns"] >= 0 else "−"
-                cell += f"; {sign}{seconds(abs(r['added_ns']) / 1e9)}"
-                if not math.isnan(r["ratio"]):
-                    cell += f" ({times(r['ratio'])})"
-            if r["note"]:
-                cell += f" ({r['note']})"
-        out.setdefault(r["mechanism"], {})[f"{r['host']} ({r['virt_class']})"] = cell
-    return pd.DataFrame.from_dict(out, orient="index")
+        out.setdefault(r["mechanism"], {})[f"{r['host']} ({r['virt_class']})"] = mechanism_cell(r)
+    return pd.DataFrame.from_dict(out, orient="index").fillna("")
 
 
 def published_view(beside: pd.DataFrame) -> pd.DataFrame:
@@ -167,6 +178,34 @@ def published_view(beside: pd.DataFrame) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
+def published_mechanism_view(beside: pd.DataFrame) -> pd.DataFrame:
+    """:func:`analysis.references.beside_mechanisms` for reading: the measured ratio (and
+    what it adds) beside each published one (and what it adds, in its own unit)."""
+    if beside.empty:
+        return pd.DataFrame()
+
+    def published(r: dict[str, Any]) -> str:
+        added = r["published_added"]
+        plus = "" if math.isnan(added) else f", {added:+g} {r['unit']}"
+        return (
+            f"{times(r['published_ratio'])}{plus} {r['environment']} "
+            f"({r['source']}, {r['table']}: {r['operation']})"
+        )
+
+    return pd.DataFrame(
+        {
+            "mechanism": beside["mechanism"],
+            "class": beside["env_class"],
+            "measured": [
+                f"{r['host']} against {r['against']}: {times(r['ratio'])} "
+                f"{interval(r['ratio_low'], r['ratio_high'])}, {_added(r['added_ns'] / 1e9)}"
+                for r in records(beside)
+            ],
+            "published": [published(r) for r in records(beside)],
+        }
+    ).reset_index(drop=True)
+
+
 def _geomean(values: pd.Series) -> float:
     positive = values[values > 0]
     return float(np.exp(np.log(positive).mean())) if len(positive) else math.nan
@@ -175,6 +214,40 @@ def _geomean(values: pd.Series) -> float:
 def _mechanism(mech: pd.DataFrame, host: str, name: str) -> dict[str, Any] | None:
     rows = records(mech[(mech["host"] == host) & (mech["mechanism"] == name)])
     return rows[0] if rows and not math.isnan(rows[0]["cost_ns"]) else None
+
+
+RUNTIME_SENTENCES = {
+    SECCOMP_FILTER: "Its seccomp filter adds {cost} {interval} to each null system call "
+    "against {against} ({ratio})",
+    NAMESPACES: "Its namespaces add {cost} {interval} to a null system call against "
+    "{against} ({ratio})",
+    INTERCEPTION: "Its application kernel's system-call interception adds {cost} {interval} "
+    "to each null system call against {against} ({ratio})",
+}
+
+
+def _runtime_sentences(mech: pd.DataFrame, host: str) -> str:
+    """The runtime mechanisms of one host (:data:`analysis.mechanisms.BETWEEN`), a sentence
+    each, every number from ``mech``."""
+    text = ""
+    for name, sentence in RUNTIME_SENTENCES.items():
+        r = _mechanism(mech, host, name)
+        if r is None:
+            continue
+        low, high = seconds(r["cost_low_ns"] / 1e9), seconds(r["cost_high_ns"] / 1e9)
+        text += " " + sentence.format(
+            cost=seconds(r["cost_ns"] / 1e9),
+            interval=f"[{low}, {high}]",
+            against=md(r["baseline"]),
+            ratio=f"{times(r['ratio'])} {interval(r['ratio_low'], r['ratio_high'])}",
+        )
+        text += "; not resolved above zero." if not r["cost_low_ns"] > 0 else "."
+    return text
+
+
+def _added(value_s: float) -> str:
+    """A difference with its sign: ``+70.7 ns``, ``-4 ns``."""
+    return ("+" if value_s >= 0 else "") + seconds(value_s)
 
 
 def conclusion(
@@ -211,6 +284,7 @@ def conclusion(
         cpuid = _mechanism(mech, host, "VM exit (cpuid)")
         if cpuid is not None:
             text += f" One CPUID costs {seconds(cpuid['cost_ns'] / 1e9)}."
+        text += _runtime_sentences(mech, host)
         lines.append(text)
     if not flags.empty:
         invalid = int((flags["severity"] == "invalid").sum())

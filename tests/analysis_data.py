@@ -4,6 +4,11 @@ A host's values are two-level lognormal, like the harness's: each process
 has its own level (``process_sigma``), each value scatters around it
 (``value_sigma``). The population median of such values is exactly
 ``median_s``, so a ratio of two hosts' medians is known.
+
+The probe's runtime columns (``seccomp_mode``, ``seccomp_filters``,
+``container_engine``, ``oci_runtime``) are in every frame, unknown unless a
+host sets them (:func:`podman`, :func:`podman_nosec`, :func:`gvisor`), whether
+or not :data:`analysis.tidy.COLUMNS` lists them yet.
 """
 
 from __future__ import annotations
@@ -14,6 +19,11 @@ import numpy as np
 import pandas as pd
 
 from analysis.tidy import COLUMNS, NUMERIC_META
+
+RUNTIME_NUMERIC = ["seccomp_mode", "seccomp_filters"]
+RUNTIME_TEXT = ["container_engine", "oci_runtime"]
+FRAME_COLUMNS = [*COLUMNS, *(c for c in RUNTIME_NUMERIC + RUNTIME_TEXT if c not in COLUMNS)]
+NUMERIC = {"process", "value_s", *NUMERIC_META, *RUNTIME_NUMERIC}
 
 CLEAN = {
     "operation": "call",
@@ -32,6 +42,8 @@ CLEAN = {
     "clock_check": "ok",
     "date": "2026-11-25 00:00:00+00:00",
     "params": "",
+    "container_engine": "",
+    "oci_runtime": "",
 }
 
 
@@ -75,11 +87,46 @@ def frame(
                 "clock_skew_s": np.zeros(n),
                 "steal_ticks": np.zeros(n),
                 "loops": np.full(n, 1024.0),
+                "seccomp_mode": np.full(n, np.nan),
+                "seccomp_filters": np.full(n, np.nan),
             }
             cols.update(host.meta)
             parts.append(pd.DataFrame(cols))
-    out = pd.concat(parts, ignore_index=True)[COLUMNS]
-    for column in COLUMNS:
-        if column not in ("process", "value_s", *NUMERIC_META):
+    out = pd.concat(parts, ignore_index=True)[FRAME_COLUMNS]
+    for column in FRAME_COLUMNS:
+        if column not in NUMERIC:
             out[column] = out[column].astype("category")
     return out
+
+
+# The lab's runtimes as the probe records them (the contract of issue 16): Podman 4.3 with
+# runc and its default seccomp profile (one filter), its twin with seccomp=unconfined, and
+# gVisor (runsc, ptrace platform: its kernel 4.4.0, no Seccomp_filters line).
+PODMAN = {
+    "seccomp_mode": 2.0,
+    "seccomp_filters": 1.0,
+    "container_engine": "podman",
+    "oci_runtime": "runc",
+    "virt_layers": "KVM > Podman (runc)",
+}
+PODMAN_NOSEC = PODMAN | {"seccomp_mode": 0.0, "seccomp_filters": 0.0}
+GVISOR = {
+    "seccomp_mode": 0.0,
+    "container_engine": "gvisor",
+    "oci_runtime": "runsc",
+    "kernel": "4.4.0",
+    "cpu_model_name": "unknown",
+    "virt_layers": "KVM > gVisor (ptrace)",
+}
+
+
+def podman(name: str = "podman", **medians: float) -> Host:
+    return Host(name, "container", "native", dict(medians), dict(PODMAN))
+
+
+def podman_nosec(name: str = "podman-nosec", **medians: float) -> Host:
+    return Host(name, "container", "native", dict(medians), dict(PODMAN_NOSEC))
+
+
+def gvisor(name: str = "gvisor", **medians: float) -> Host:
+    return Host(name, "application-kernel", "native", dict(medians), dict(GVISOR))

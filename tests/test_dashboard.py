@@ -54,7 +54,7 @@ def page(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_page_holds_every_series_and_the_format(page: Path) -> None:
     text = page.read_text()
-    assert '<meta name="ringbench-dashboard-format" content="2">' in text
+    assert '<meta name="ringbench-dashboard-format" content="3">' in text
     assert text.count('<figure class="series"') == len(HOSTS) * len(BENCHES)
     assert text.count("<svg") == len(HOSTS) * len(BENCHES)
     for host in HOSTS:

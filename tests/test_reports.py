@@ -152,3 +152,34 @@ def test_report_command_errors_are_one_line(
     assert main(["report", "--results", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "no runs" in err and err.strip().count("\n") == 0
+
+
+def test_the_overhead_report_shows_the_runtime_mechanisms_beside_the_published(
+    tmp_path: Path,
+) -> None:
+    """A run of the lab's shape with gVisor (issue 16) on disk: the mechanisms table has
+    its system-call interception and the namespaces of the lab's container, each against
+    native, and the published gVisor figures stand beside them."""
+    from tests.history_data import run_id, write_run
+
+    figures = {
+        "native": {"syscall-null": 200e-9, "trap-rdtsc": 20e-9},
+        "container": {"syscall-null": 200e-9, "trap-rdtsc": 20e-9},
+        "gvisor": {"syscall-null": 115e-6, "trap-rdtsc": 20e-9},
+    }
+    facts = {"gvisor": {"virt_class": "application-kernel", "kernel": "4.4.0"}}
+    results = tmp_path / "results"
+    write_run(results, 0, figures, facts, baseline="native")
+    nb = execute(HERE / "overhead.ipynb", {"runs": [run_id(0)], "results_dir": str(results)})
+    text = outputs_text(nb)
+    for shown in (
+        "system-call interception",
+        "container namespaces",
+        "against native (×57",  # gvisor's interception: 115 µs over 200 ns, x575
+        "gvisor against native: ×57",  # beside the published figures
+        "gVisor runsc, ptrace platform (gvisor-ant2021",
+        "against runc (gvisor-perf",
+        "Its application kernel's system-call interception adds 11",
+    ):
+        assert shown in text, shown
+    assert 'data-mime-type="application/vnd.jupyter.stderr"' not in text

@@ -159,7 +159,9 @@ def calibration_table(rows: pd.DataFrame) -> Table:
     return table
 
 
-def _mechanism_cell(row: pd.Series) -> str:
+def _mechanism_cell(row: pd.Series, usual: str | None = None) -> str:
+    """A mechanism's cost and what it adds; "vs HOST" where it is measured against another
+    host than ``usual``, the host's baseline (the seccomp filter: its unconfined twin)."""
     if math.isnan(row["cost_ns"]):
         return str(row["note"])
     text = _ns_cell(row["cost_ns"], row["cost_low_ns"], row["cost_high_ns"])
@@ -168,6 +170,9 @@ def _mechanism_cell(row: pd.Series) -> str:
         text += f"\n{sign}{_ns_cell(abs(row['added_ns']))}"
         if not math.isnan(row["ratio"]):
             text += f" (x{row['ratio']:.3g})"
+        against = str(row["baseline"])
+        if usual is not None and against and against != usual:
+            text += f" vs {against}"
     if row["note"]:
         text += f"\n{row['note']}"
     return text
@@ -180,9 +185,11 @@ def mechanism_table(mech: pd.DataFrame) -> Table:
     table = Table(title="mechanisms: cost of one operation [95% interval]; + added to baseline")
     by = mech.set_index(["mechanism", "host"])
     names = list(dict.fromkeys(mech["mechanism"]))
+    first = mech.drop_duplicates("host")  # each host's first mechanism: against its baseline
+    usual = dict(zip(first["host"].astype(str), first["baseline"].astype(str), strict=True))
 
     def measured(name: str) -> str:
-        first = by.loc[(name, hosts[0])]
+        first = mech[mech["mechanism"] == name].iloc[0]
         return str(first["minuend"]) + (f" - {first['subtrahend']}" if first["subtrahend"] else "")
 
     if len(hosts) > MAX_ACROSS:
@@ -198,7 +205,7 @@ def mechanism_table(mech: pd.DataFrame) -> Table:
                 if math.isnan(row["cost_ns"]):
                     unmeasured.setdefault(str(row["note"]), []).append(host)
                     continue
-                _row(table, *lead, host, _mechanism_cell(row))
+                _row(table, *lead, host, _mechanism_cell(row, usual.get(host)))
                 lead = ("", "")  # the mechanism on its first row only
             for note, said_of in unmeasured.items():  # one row, not one per host
                 who = "every host" if len(said_of) == len(hosts) else ", ".join(said_of)
@@ -212,7 +219,12 @@ def mechanism_table(mech: pd.DataFrame) -> Table:
     for host in hosts:
         table.add_column(Text(host), justify="right")
     for name in names:
-        cells = [_mechanism_cell(by.loc[(name, host)]) for host in hosts]
+        cells = [  # a mechanism that does not apply to a host (the runtime ones): empty
+            _mechanism_cell(cast("pd.Series", by.loc[(name, host)]), usual.get(host))
+            if (name, host) in by.index
+            else ""
+            for host in hosts
+        ]
         _row(table, name, measured(name), *cells)
     return table
 
