@@ -34,7 +34,8 @@ from runners.lab.placement import Placement, place_running
 from runners.lab.state import StateFile
 
 BENCHES = ["syscall-null", "fault-anon", "sched-pipe-1cpu"]
-KINDS = {"uml": "guest", "tcg": "emulator", "kvm": "emulator"}
+# gVisor: the Sentry and the processes it traces, placed as UML's are (runners.lab.oci)
+KINDS = {"uml": "guest", "gvisor": "guest", "tcg": "emulator", "kvm": "emulator"}
 CONFIG = RunConfig(processes=3, values=5, warmups=1, min_time_s=0.01)
 
 

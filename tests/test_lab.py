@@ -39,6 +39,7 @@ from runners.execute import FAST
 from runners.lab import lifecycle, net
 from runners.lab.boot import ssh_true
 from runners.lab.context import Endpoint
+from runners.lab.engine import PodmanStore
 from runners.lab.hosts import PRIVSEP_DIR, HostSpec
 from runners.lab.instance import Instance
 from runners.lab.paths import TAG_VAR, LabPaths
@@ -53,6 +54,9 @@ ROOT = Path(__file__).parent.parent
 EXPECTED = {
     "native": "hardware-assisted",
     "container": "container",
+    "podman": "container",
+    "podman-nosec": "container",
+    "gvisor": "application-kernel",
     "uml": "paravirtualized",
     "tcg": "binary-translation",
 }
@@ -104,6 +108,20 @@ def lab_objects(instance: Instance) -> list[str]:
     found = [f"netns {n}" for n in net.list_netns() if n.startswith(instance.netns_prefix)]
     found += [f"link {link}" for link in machine_links() if instance.owns_link(link)]
     return found
+
+
+def containers_of(paths: LabPaths) -> list[str]:
+    """The containers in the instance's Podman store (running or not)."""
+    store = PodmanStore(paths.root / "podman")
+    if not store.root.exists():
+        return []
+    return store.run("ps", "--all", "--format", "{{.Names}}").split()
+
+
+def mounts_below(directory: Path) -> list[str]:
+    """The mount points of this machine below ``directory`` (a container's root file system)."""
+    lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    return [line.split()[4] for line in lines if line.split()[4].startswith(f"{directory}/")]
 
 
 def lab_roots() -> dict[int, str]:
@@ -207,6 +225,7 @@ def check_private(paths: LabPaths) -> None:
     assert {d.name for d in disks} >= {"uml.ext4", "tcg.ext4"}
     assert all(mode(d) == "0o600" for d in disks), [(d.name, mode(d)) for d in disks]
     assert mode(paths.run / "native") == "0o700"
+    assert mode(paths.root / "podman") == "0o700", "the Podman store holds the image's host key"
 
 
 def test_lab_up_run_classify_down(harness: BuildInfo, lab_env: Path, out: Console) -> None:
@@ -229,9 +248,13 @@ def test_lab_up_run_classify_down(harness: BuildInfo, lab_env: Path, out: Consol
     assert set(EXPECTED) <= up, state.state.hosts
     assert state.state.hosts["container"].address.startswith(f"10.{TESTS.octet}.")
     assert sorted(lab_objects(TESTS)) == sorted(
-        [f"netns {TESTS.netns(r)}" for r in ("ct", "uml")]
-        + [f"link {TESTS.link(r, 'h')}" for r in ("ct", "uml")]
+        [f"netns {TESTS.netns(r)}" for r in ("ct", "pod", "pns", "gv", "uml")]
+        + [f"link {TESTS.link(r, 'h')}" for r in ("ct", "pod", "pns", "gv", "uml")]
     )
+    prefix = TESTS.netns_prefix
+    assert sorted(containers_of(paths)) == [
+        f"{prefix}{h}" for h in ("gvisor", "podman", "podman-nosec")
+    ]
     check_placement(state)
     affinity = os.sched_getaffinity(0)
     results = lab_env / "results"
@@ -263,10 +286,21 @@ def test_lab_up_run_classify_down(harness: BuildInfo, lab_env: Path, out: Consol
     for host, virt_class in EXPECTED.items():
         probe = json.loads(RunDir(run_dir).probe_path(host).read_text())
         assert probe["virt_class"] == virt_class, (host, probe["layers"])
+    # Podman's default profile is one seccomp filter; its twin runs unconfined.
+    seccomp = {
+        h: json.loads(RunDir(run_dir).probe_path(h).read_text())["seccomp"]
+        for h in ("podman", "podman-nosec")
+    }
+    assert seccomp["podman"] == {"mode": 2, "filters": 1}, seccomp
+    assert seccomp["podman-nosec"]["mode"] == 0, seccomp
     # The mechanisms: UML turns every system call into ptrace stops of the host;
     # TCG emulates CPUID without leaving the process, the native host exits to KVM.
     assert median(run_dir, "uml", "syscall-null") > 20 * median(run_dir, "native", "syscall-null")
     assert median(run_dir, "tcg", "trap-cpuid") < median(run_dir, "native", "trap-cpuid")
+    # gVisor serves every system call in its own kernel: a ptrace stop per call here.
+    assert median(run_dir, "gvisor", "syscall-null") > 20 * median(
+        run_dir, "native", "syscall-null"
+    )
     # The analysis of the same run: the intervals say the same, the figures are written.
     assert cmd_overhead(out, str(run_dir), results, None) == 0
     analysis = RunDir(run_dir).analysis_dir
@@ -284,6 +318,7 @@ def test_lab_up_run_classify_down(harness: BuildInfo, lab_env: Path, out: Consol
     assert not lab_processes(state.state)
     assert not tagged(TESTS.tag_prefix, prefix=True)
     assert lab_objects(TESTS) == []
+    assert containers_of(paths) == [] and mounts_below(paths.root) == []
     assert not paths.state_file.exists()
     assert not paths.run.exists()
     assert not paths.inventory.exists(), "a lab that is down leaves no inventory to run on"
@@ -310,6 +345,7 @@ def test_lab_up_after_a_kill(lab_env: Path, out: Console) -> None:
     assert {n for n, r in second.state.hosts.items() if r.state == "up"} >= set(EXPECTED)
     assert cmd_lab_down(out, instance=TESTS.name, lab_dir=paths.root) == 0
     assert lab_objects(TESTS) == []
+    assert containers_of(paths) == [] and mounts_below(paths.root) == []
 
 
 def without_guest_kernels(spec: HostSpec) -> bool:
@@ -437,6 +473,7 @@ def test_ctrl_c_while_the_hosts_boot_removes_everything(lab_env: Path) -> None:
     assert f"nothing of instance {TESTS.name} left" in said
     assert tagged(TESTS.tag_prefix, prefix=True) == []
     assert lab_objects(TESTS) == []
+    assert containers_of(paths) == [] and mounts_below(paths.root) == []
     assert not paths.state_file.exists()
     assert not paths.run.exists()
     assert not inventory.exists()

@@ -12,6 +12,7 @@ import pytest
 
 from ringbench.errors import UserError
 from runners.lab import lifecycle
+from runners.lab.engine import ContainerRecord
 from runners.lab.instance import IFNAMSIZ, ROLES, Instance
 from runners.lab.paths import LabPaths, instance_dir
 from runners.lab.procs import LabError
@@ -90,6 +91,8 @@ def state_of(instance: Instance, version: int) -> dict[str, object]:
     data["format_version"] = version
     if version < 3:
         del data["instance"]
+    if version < 4:
+        del data["containers"]
     return data
 
 
@@ -102,6 +105,51 @@ def test_a_state_file_of_format_2_is_the_default_instances(tmp_path: Path) -> No
     loaded = StateFile.load(path)
     assert loaded is not None and loaded.state.instance == "tt2"
     assert loaded.state.tag.startswith("tt2-")
+
+
+def test_a_state_file_keeps_the_containers_and_reads_older_ones_without(
+    tmp_path: Path,
+) -> None:
+    """Format 4 records each container (host, name, Podman store) before it starts, so that
+    clean-up removes it by name; a file of format 3 has none."""
+    path = tmp_path / "state.json"
+    state = StateFile(path, LabState.new(Instance("tt2")))
+    record = ContainerRecord("podman", "ringbench-tt2-podman", str(tmp_path / "podman"))
+    state.add_container(record)
+    loaded = StateFile.load(path)
+    assert loaded is not None and loaded.state.containers == [record]
+    assert json.loads(path.read_text())["format_version"] == 4
+    path.write_text(json.dumps(state_of(Instance(), 3)))
+    older = StateFile.load(path)
+    assert older is not None and older.state.containers == []
+
+
+def test_a_container_whose_store_or_podman_is_gone_is_nothing_left(tmp_path: Path) -> None:
+    """Clean-up of a lab whose Podman was removed since (or whose store went): nothing to
+    remove, nothing said to be left, no error."""
+    from runners.lab import engine
+
+    records = [ContainerRecord("podman", "ringbench-tt2-podman", str(tmp_path / "none"))]
+    assert engine.existing(records) == [] and engine.remove(records) == []
+
+
+def test_status_names_the_hosts_an_older_lab_lacks(tmp_path: Path) -> None:
+    """A lab brought up by an older ringbench (no podman, podman-nosec, gvisor) is not
+    fine: ``lab status`` says which hosts it lacks, so ``nox -s bench`` brings it up anew."""
+    from runners.lab.hosts import specs
+    from runners.lab.state import HostRecord, LabHostState
+    from runners.lab.status import lab_status
+
+    paths = LabPaths.of(Instance("tt2"), tmp_path)
+    state = StateFile(paths.state_file, LabState.new(Instance("tt2")))
+    for name in ("native", "container", "uml", "tcg", "kvm"):
+        state.host(HostRecord(name, "x", state=LabHostState.LEFT_OUT, reason="test"))
+    found = {s.name: s for s in lab_status(paths) or []}
+    assert [s.name for s in specs()] == list(found)  # every host, in the lab's order
+    for name in ("podman", "podman-nosec", "gvisor"):
+        assert found[name].state is LabHostState.DOWN
+        assert "not in the running lab" in found[name].reason
+    assert found["gvisor"].virt_class == "application-kernel"
 
 
 def test_down_refuses_the_state_of_another_instance(tmp_path: Path) -> None:

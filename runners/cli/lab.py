@@ -14,6 +14,7 @@ from runners.cli.common import ExitCode, say
 from runners.cli.progress import LiveProgress
 from runners.lab import lifecycle
 from runners.lab.instance import Instance
+from runners.lab.oci import GVISOR_PLATFORMS
 from runners.lab.paths import LabPaths
 from runners.lab.placement import DISKS, Placement
 from runners.lab.state import LabHostState
@@ -53,6 +54,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "this machine: a guest's fsync and O_DIRECT reach the disk)",
     )
     p.add_argument(
+        "--gvisor-platform",
+        choices=GVISOR_PLATFORMS,
+        default="ptrace",
+        help="how the gvisor host's application kernel intercepts system calls: ptrace "
+        "(default: works on any Linux), kvm (needs a /dev/kvm that runs gVisor's guest) or "
+        "systrap (gVisor releases from 2023)",
+    )
+    p.add_argument(
         "--instance",
         metavar="NAME",
         help="which lab of this machine: 'default' (the default: $RINGBENCH_LAB_INSTANCE or "
@@ -85,6 +94,7 @@ def _lab(console: Console, args: argparse.Namespace, argv: Sequence[str]) -> int
             inventory=args.inventory,
             placement=placement,
             disks=args.disks,
+            gvisor_platform=args.gvisor_platform,
             cache_dir=args.cache_dir,
             **where,
         )
@@ -103,6 +113,10 @@ def _duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
+def _containers(names: tuple[str, ...]) -> str:
+    return f"{len(names)} container{'s' if len(names) != 1 else ''}, " if names else ""
+
+
 def _paths(lab_dir: Path | None, instance: str | None, cache_dir: Path | None = None) -> LabPaths:
     chosen = Instance(instance) if instance else Instance.from_env()
     return LabPaths.of(chosen, lab_dir, cache_dir)
@@ -115,6 +129,7 @@ def cmd_lab_up(
     lab_dir: Path | None = None,
     placement: Placement | None = None,
     disks: str = "cached",
+    gvisor_platform: str = "ptrace",
     instance: str | None = None,
     cache_dir: Path | None = None,
 ) -> int:
@@ -122,12 +137,19 @@ def cmd_lab_up(
     placement = placement or Placement.default()
     paths = _paths(lab_dir, instance, cache_dir)
     with LiveProgress(console, width=10) as progress:
-        result = lifecycle.up(paths, inventory, progress, placement=placement, disks=disks)
+        result = lifecycle.up(
+            paths,
+            inventory,
+            progress,
+            placement=placement,
+            disks=disks,
+            gvisor_platform=gvisor_platform,
+        )
     if result.previous is not None and result.previous.processes + len(result.previous.netns):
         p = result.previous
         say(
             console,
-            f"removed a previous lab: {p.processes} processes, "
+            f"removed a previous lab: {_containers(p.containers)}{p.processes} processes, "
             f"{len(p.netns)} namespaces, {len(p.links)} links",
         )
     table = Table(
@@ -177,8 +199,8 @@ def cmd_lab_down(
         return ExitCode.OK
     say(
         console,
-        f"lab down: {removed.processes} processes, {len(removed.netns)} namespaces, "
-        f"{len(removed.links)} links removed",
+        f"lab down: {_containers(removed.containers)}{removed.processes} processes, "
+        f"{len(removed.netns)} namespaces, {len(removed.links)} links removed",
     )
     if left:
         say(console, f"still there: {', '.join(left)}", "red")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ringbench.errors import TransportError
 from ringbench.progress import Progress
-from runners.lab import guests, keys
+from runners.lab import engine, guests, keys
 from runners.lab.context import Cancelled, Endpoint, LabContext, LeftOut
 from runners.lab.hosts import HostSpec
 from runners.lab.procs import LabError, alive, kill_all, kill_running, tail, with_descendants
@@ -165,7 +165,9 @@ def boot_one(spec: HostSpec, ctx: LabContext, known_hosts: Path, progress: Progr
 
 def _failed(spec: HostSpec, ctx: LabContext, endpoint: Endpoint | None, exc: LabError) -> None:
     """A host that did not come up: its processes ended, its record says why."""
-    if endpoint is not None:  # never leave a hung guest behind
+    # never leave a hung guest behind: its containers, then its processes
+    engine.remove([c for c in ctx.state.state.containers if c.host == spec.name])
+    if endpoint is not None:
         kill_all(with_descendants([endpoint.pid]))
     state = LabHostState.LEFT_OUT if spec.optional else LabHostState.DOWN
     ctx.state.update(spec.name, state=state, reason=str(exc))

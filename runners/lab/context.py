@@ -7,6 +7,7 @@ import threading
 from dataclasses import dataclass, field
 
 from ringbench.errors import RingbenchError
+from runners.lab import net
 from runners.lab.instance import Instance
 from runners.lab.paths import LabPaths
 from runners.lab.placement import Placement
@@ -35,6 +36,7 @@ class LabContext:
     image: Image
     placement: Placement
     disks: str = "cached"  # runners.lab.placement.DISKS
+    gvisor_platform: str = "ptrace"  # runners.lab.oci.GVISOR_PLATFORMS
     cancel: threading.Event = field(default_factory=threading.Event)
     starting: set[str] = field(default_factory=set)  # hosts in a step that creates something
 
@@ -62,6 +64,22 @@ def spawn_recorded(ctx: LabContext, host: str, argv: list[str], what: str) -> in
     pid = spawn(argv, tag=ctx.tag, log=ctx.paths.log(host))
     ctx.state.add_process(host, pid, what)
     return pid
+
+
+def lab_namespace(ctx: LabContext, role: str, index: int, *also: str) -> net.Link:
+    """A network namespace of the lab's own, joined to the host by a veth pair (its
+    ``index``-th /30), each recorded before it is made; ``also``: other subnets the host
+    will need, checked free with it."""
+    link = net.link_for(ctx.instance, role, index)
+    for subnet in (link.host_ip, *also):
+        net.check_free(subnet, ctx.instance)
+    ctx.check()
+    ctx.state.add_netns(link.netns)
+    net.create_netns(link.netns)
+    ctx.check()
+    ctx.state.add_link(link.host_if)
+    net.create_veth(link)
+    return link
 
 
 def require_root() -> None:

@@ -18,7 +18,14 @@ from pathlib import Path
 
 from ringbench.files import atomic_write_json
 from runners.lab import net
-from runners.lab.context import Endpoint, LabContext, LeftOut, require_root, spawn_recorded
+from runners.lab.context import (
+    Endpoint,
+    LabContext,
+    LeftOut,
+    lab_namespace,
+    require_root,
+    spawn_recorded,
+)
 from runners.lab.placement import pin_vcpus
 from runners.lab.rootfs import guest_disk
 from runners.sshd_config import free_port
@@ -32,17 +39,9 @@ def start_uml(ctx: LabContext) -> Endpoint:
     """``linux ubd0=IMAGE eth0=tuntap,TAP ...`` inside the lab's namespace."""
     require_root()
     instance = ctx.instance
-    link = net.link_for(instance, "uml", UML_LINK)
     subnet, tap_ip, guest_ip = (instance.address(UML_NET, n, 24) for n in (0, 1, 2))
     tap = instance.link("uml", "tap")
-    for wanted in (link.host_ip, subnet):
-        net.check_free(wanted, instance)
-    ctx.check()
-    ctx.state.add_netns(link.netns)
-    net.create_netns(link.netns)
-    ctx.check()
-    ctx.state.add_link(link.host_if)
-    net.create_veth(link)
+    link = lab_namespace(ctx, "uml", UML_LINK, subnet)
     net.create_tap(link.netns, tap, tap_ip)
     net.enable_forwarding(link.netns)
     net.route_via(subnet, link)

@@ -4,7 +4,8 @@ Each :class:`HostSpec` says its class and hypervisor (as the inventory will
 declare them) and starts its host, recording every process, namespace and
 link in the state file before using it (:mod:`runners.lab.context`);
 :mod:`runners.lab.boot` waits for SSH. The native host and the container run
-sshd directly; the guests are in :mod:`runners.lab.guests`.
+sshd directly; the OCI containers (Podman, gVisor) are in :mod:`runners.lab.oci`, the
+guests in :mod:`runners.lab.guests`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ringbench.files import atomic_write_text
-from runners.lab import guests, net
-from runners.lab.context import Endpoint, LabContext, require_root, spawn_recorded
+from runners.lab import guests, oci
+from runners.lab.context import (
+    Endpoint,
+    LabContext,
+    lab_namespace,
+    require_root,
+    spawn_recorded,
+)
 from runners.lab.paths import private_dir
 from runners.sshd_config import free_port, loopback_sshd_config
 
@@ -64,14 +71,7 @@ def start_native(ctx: LabContext) -> Endpoint:
 def start_container(ctx: LabContext) -> Endpoint:
     """Namespaces on the host's kernel: netns + veth, unshare, chroot, sshd as PID 1."""
     require_root()
-    link = net.link_for(ctx.instance, "ct", 1)
-    net.check_free(link.host_ip, ctx.instance)
-    ctx.check()
-    ctx.state.add_netns(link.netns)
-    net.create_netns(link.netns)
-    ctx.check()
-    ctx.state.add_link(link.host_if)
-    net.create_veth(link)
+    link = lab_namespace(ctx, "ct", 1)
     root = ctx.image.rootfs  # the instance's own image tree: no other instance's container
     (root / "run" / "sshd").mkdir(parents=True, exist_ok=True)
     argv = [
@@ -114,6 +114,27 @@ def specs() -> list[HostSpec]:
             "none: Linux namespaces on the host's kernel",
             start_container,
             20.0,
+        ),
+        HostSpec(
+            "podman",
+            "container",
+            "none: Podman 4 with runc, its default seccomp profile, on the host's kernel",
+            oci.start_podman,
+            120.0,
+        ),
+        HostSpec(
+            "podman-nosec",
+            "container",
+            "none: Podman 4 with runc, seccomp=unconfined, on the host's kernel",
+            oci.start_podman_nosec,
+            120.0,
+        ),
+        HostSpec(
+            "gvisor",
+            "application-kernel",
+            "gVisor (runsc) under Podman, on the host's kernel",
+            oci.start_gvisor,
+            120.0,
         ),
         HostSpec(
             "uml",

@@ -35,7 +35,7 @@ NAME_RE = re.compile(r"[a-z][a-z0-9]{0,4}")
 DEFAULT_OCTET = 213  # the default instance's 10.213.0.0/16
 OCTETS = range(214, 254)  # every other instance's second octet comes from here
 IFNAMSIZ = 15  # the longest network device name the kernel takes, in bytes
-ROLES = ("ct", "uml")  # the hosts that have a namespace of their own
+ROLES = ("ct", "uml", "pod", "pns", "gv")  # the hosts that have a namespace of their own
 
 
 @dataclass(frozen=True, slots=True)

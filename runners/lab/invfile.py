@@ -24,7 +24,12 @@ def _q(text: str) -> str:
     return json.dumps(text)
 
 
-HARNESS_PINNED = ("native", "container")  # hosts whose harness pins itself to a host CPU
+HARNESS_PINNED = (
+    "native",
+    "container",
+    "podman",
+    "podman-nosec",
+)  # hosts whose harness pins itself to a host CPU
 GUESTS = ("uml", "tcg", "kvm")  # hosts with a disk of their own
 
 
@@ -110,7 +115,12 @@ def write_inventory(
     disks: str = "cached",
     instance: Instance | None = None,
 ) -> None:
-    """Write the inventory atomically, then read it back as ringbench will (a check)."""
+    """Write the inventory atomically, then read it back as ringbench will (a check); a
+    file that does not read back is removed (the lab failed: nothing of it is left)."""
     check_replaceable(path)
     atomic_write_text(path, render(records, key_file, known_hosts, placement, disks, instance))
-    load_inventory(path)
+    try:
+        load_inventory(path)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise

@@ -171,6 +171,7 @@ def up(
     host_filter: Callable[[hosts.HostSpec], bool] | None = None,
     placement: Placement | None = None,
     disks: str = "cached",
+    gvisor_platform: str = "ptrace",
 ) -> UpResult:
     """Bring the whole lab up; hosts that do not come up are reported, not raised.
 
@@ -191,7 +192,7 @@ def up(
         ) from None
     try:
         with _instance_lock(paths):
-            return _up(paths, inventory, progress, host_filter, placement, disks)
+            return _up(paths, inventory, progress, host_filter, placement, disks, gvisor_platform)
     except KeyboardInterrupt:  # before any host started: the builds removed their parts
         said = "lab up interrupted before any host started: no build was left half-done"
         if paths.state_file.exists():  # a previous lab's, not removed yet
@@ -242,6 +243,7 @@ def _up(
     host_filter: Callable[[hosts.HostSpec], bool] | None,
     placement: Placement | None,
     disks: str,
+    gvisor_platform: str,
 ) -> UpResult:
     timings: dict[str, float] = {}
     started = time.monotonic()
@@ -261,7 +263,7 @@ def _up(
     placement = placement or Placement.default()
     state = StateFile(paths.state_file, LabState.new(paths.instance, placement.to_json()))
     state.save()
-    ctx = LabContext(paths, state, image, placement, disks)
+    ctx = LabContext(paths, state, image, placement, disks, gvisor_platform)
     chosen = [s for s in hosts.specs() if host_filter is None or host_filter(s)]
     try:
         step = time.monotonic()

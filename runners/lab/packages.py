@@ -21,6 +21,9 @@ PACKAGES: dict[str, str] = {
     "kmod": "modprobe, depmod",
     "openssh-server": "sshd on every host",
     "e2fsprogs": "mkfs.ext4 -d, the guests' disk images",
+    "podman": "the OCI containers (podman, podman-nosec, gvisor)",
+    "runc": "the OCI runtime of the podman hosts (crun refuses hybrid cgroups)",
+    "runsc": "gVisor's OCI runtime (the gvisor host)",
 }
 UPDATE_TIMEOUT_S = 300.0
 INSTALL_TIMEOUT_S = 900.0

@@ -12,6 +12,8 @@ Format history:
   ``placement``. A state file of format 1 is still read (to remove its lab).
 - 3: ``instance`` (the lab instance's name; the tag starts with it). Files of
   formats 1 and 2 are the default instance's.
+- 4: ``containers`` (host, name and Podman store of each container the lab
+  started: :mod:`runners.lab.engine`). Older files have none.
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from ringbench.files import atomic_write_json
-from runners.lab import net
+from runners.lab import engine, net
+from runners.lab.engine import ContainerRecord
 from runners.lab.instance import DEFAULT, Instance
 from runners.lab.procs import LabError, alive, kill_all, start_time, tagged, with_descendants
 
-FORMAT_VERSION = 3
-READABLE = (1, 2, 3)
+FORMAT_VERSION = 4
+READABLE = (1, 2, 3, 4)
 
 
 class LabHostState(StrEnum):
@@ -84,6 +87,7 @@ class LabState:
     hosts: dict[str, HostRecord] = field(default_factory=dict)
     placement: dict[str, Any] = field(default_factory=dict)  # Placement.to_json()
     instance: str = DEFAULT
+    containers: list[ContainerRecord] = field(default_factory=list)
 
     @classmethod
     def new(cls, instance: Instance, placement: dict[str, Any] | None = None) -> LabState:
@@ -119,6 +123,7 @@ class LabState:
             },
             placement=dict(data.get("placement") or {}),
             instance=str(data.get("instance") or DEFAULT),
+            containers=[ContainerRecord(**c) for c in data.get("containers") or []],
         )
 
 
@@ -174,6 +179,11 @@ class StateFile:
             self.state.netns.append(name)
         self.save()
 
+    def add_container(self, record: ContainerRecord) -> None:
+        with self._lock:
+            self.state.containers.append(record)
+        self.save()
+
     def add_link(self, name: str) -> None:
         with self._lock:
             self.state.links.append(name)
@@ -201,6 +211,7 @@ class Leftovers:
     netns: tuple[str, ...]
     links: tuple[str, ...]
     survivors: tuple[int, ...]
+    containers: tuple[str, ...] = ()
 
 
 def lab_processes(state: LabState) -> list[int]:
@@ -213,8 +224,10 @@ def lab_processes(state: LabState) -> list[int]:
 
 
 def cleanup(state: LabState) -> Leftovers:
-    """Kill the lab's processes, delete its namespaces (their veth ends and taps go with
-    them) and its host-side links."""
+    """Remove the lab's containers (Podman stops their processes and unmounts their root
+    file systems), kill the lab's processes, delete its namespaces (their veth ends and
+    taps go with them) and its host-side links."""
+    containers = engine.remove(state.containers)
     pids = lab_processes(state)
     survivors = kill_all(pids)
     links = [link for link in state.links if net.link_exists(link)]
@@ -227,12 +240,13 @@ def cleanup(state: LabState) -> Leftovers:
         if net.link_exists(link):
             with contextlib.suppress(LabError):
                 net.delete_link(link)
-    return Leftovers(len(pids), tuple(gone_ns), tuple(links), tuple(survivors))
+    return Leftovers(len(pids), tuple(gone_ns), tuple(links), tuple(survivors), tuple(containers))
 
 
 def remaining(state: LabState) -> list[str]:
     """What of the lab still exists: one line per process, namespace or link."""
-    left = [f"process {pid}" for pid in lab_processes(state)]
+    left = [f"container {name}" for name in engine.existing(state.containers)]
+    left += [f"process {pid}" for pid in lab_processes(state)]
     existing = net.list_netns()
     left += [f"network namespace {n}" for n in state.netns if n in existing]
     left += [f"link {link}" for link in state.links if net.link_exists(link)]

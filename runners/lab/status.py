@@ -7,13 +7,15 @@ import socket
 import time
 from dataclasses import dataclass
 
+from runners.lab.hosts import specs
 from runners.lab.paths import LabPaths
 from runners.lab.placement import where
 from runners.lab.procs import alive
 from runners.lab.state import LabHostState, StateFile
 
 BANNER_TIMEOUT_S = 2.0
-ORDER = {name: i for i, name in enumerate(("native", "container", "uml", "tcg", "kvm"))}
+HOSTS = ("native", "container", "podman", "podman-nosec", "gvisor", "uml", "tcg", "kvm")
+ORDER = {name: i for i, name in enumerate(HOSTS)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,4 +65,10 @@ def lab_status(paths: LabPaths) -> list[LabHostStatus] | None:
         out.append(
             LabHostStatus(record.name, record.virt_class, address, now, uptime, reason, placement)
         )
-    return out
+    for spec in specs():  # a lab brought up by an older ringbench lacks the newer hosts
+        if spec.name not in state.hosts:
+            reason = "not in the running lab (brought up without it): run 'ringbench lab up'"
+            out.append(
+                LabHostStatus(spec.name, spec.virt_class, "-", LabHostState.DOWN, None, reason)
+            )
+    return sorted(out, key=lambda s: ORDER.get(s.name, 99))

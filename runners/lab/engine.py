@@ -1,0 +1,117 @@
+"""Podman as the lab drives it: a store of the instance's own, bounded commands, clean-up.
+
+Every Podman command of the lab names its own storage (``--root``, ``--runroot``,
+``--tmpdir`` under the instance's directory, which is private: the image holds the
+instance's host key), so that the lab never reads or changes the machine's own
+containers and images, and ``lab down`` finds what it made by name. The cgroup
+manager is cgroupfs (the lab's hosts need no systemd) and events go to a file.
+A container is recorded in the lab's state file before it is started
+(:class:`ContainerRecord`), removed by :func:`remove` at clean-up, and counted by
+:func:`exists` when something of a lab is left.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from runners.lab.procs import LabError, run_cmd
+
+PODMAN = "podman"
+COMMAND_TIMEOUT_S = 60.0
+REMOVE_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerRecord:
+    """A container of the lab: its host, its name, the store it lives in."""
+
+    host: str
+    name: str
+    store: str  # the directory of the Podman store (PodmanStore.root)
+
+
+@dataclass(frozen=True, slots=True)
+class PodmanStore:
+    """The instance's Podman storage: images, containers, Podman's own state."""
+
+    root: Path
+
+    def argv(self, *args: str) -> list[str]:
+        """A Podman command line on this store."""
+        return [
+            PODMAN,
+            "--root",
+            str(self.root / "storage"),
+            "--runroot",
+            str(self.root / "run"),
+            "--tmpdir",
+            str(self.root / "tmp"),
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "file",
+            "--log-level",
+            "error",
+            *args,
+        ]
+
+    def run(self, *args: str, timeout_s: float = COMMAND_TIMEOUT_S, check: bool = True) -> str:
+        return run_cmd(self.argv(*args), timeout_s=timeout_s, check=check).stdout
+
+    def image_exists(self, tag: str) -> bool:
+        code = run_cmd(
+            self.argv("image", "exists", tag), timeout_s=COMMAND_TIMEOUT_S, check=False
+        ).returncode
+        return code == 0
+
+    def container_exists(self, name: str) -> bool:
+        code = run_cmd(
+            self.argv("container", "exists", name), timeout_s=COMMAND_TIMEOUT_S, check=False
+        ).returncode
+        return code == 0
+
+    def remove_container(self, name: str) -> None:
+        """Stop and remove ``name`` at once (no grace: a lab host holds nothing to save)."""
+        self.run("rm", "--force", "--time", "0", name, timeout_s=REMOVE_TIMEOUT_S, check=False)
+
+    def pids(self, name: str) -> tuple[int, int]:
+        """(conmon, the container's first process) of a running container."""
+        out = self.run("inspect", "--format", "{{.State.ConmonPid}} {{.State.Pid}}", name)
+        try:
+            conmon, first = (int(word) for word in out.split()[:2])
+        except ValueError:
+            raise LabError(f"podman inspect {name}: no process ids in {out[:80]!r}") from None
+        return conmon, first
+
+
+def store_of(record: ContainerRecord) -> PodmanStore:
+    return PodmanStore(Path(record.store))
+
+
+def remove(records: list[ContainerRecord]) -> list[str]:
+    """Remove the containers that exist; the names of those removed. Podman missing (the
+    lab's packages removed since) means nothing of it can be left to remove."""
+    removed = []
+    for record in records:
+        store = store_of(record)
+        try:
+            if not store.container_exists(record.name):
+                continue
+            store.remove_container(record.name)
+        except LabError:
+            continue
+        removed.append(record.name)
+    return removed
+
+
+def existing(records: list[ContainerRecord]) -> list[str]:
+    """The recorded containers that still exist."""
+    left = []
+    for record in records:
+        try:
+            if store_of(record).container_exists(record.name):
+                left.append(record.name)
+        except LabError:
+            continue
+    return left
