@@ -78,9 +78,10 @@ DURABLE_IO: dict[str, tuple[str, str]] = {
 }
 # Classes whose host runs a kernel of its own above a block device of the layer's. An
 # application kernel is one: gVisor's Sentry serves the workload's file system calls from
-# its own VFS and page cache (with runsc --overlay, from an upper layer in memory), so its
-# fdatasync or O_DIRECT reaches the disk only as far as the Sentry passes it on; one that
-# comes out cheaper than the disk is the same finding as a guest's.
+# its own VFS and page cache (its gofer writes to the host's files; with runsc --overlay,
+# to an upper layer in memory), so its fdatasync or O_DIRECT reaches the disk only as far
+# as the Sentry passes it on; one that comes out cheaper than the disk is the same
+# finding as a guest's.
 OWN_KERNEL_CLASSES = frozenset(
     {"paravirtualized", "binary-translation", "hardware-assisted", "application-kernel"}
 )
