@@ -12,14 +12,17 @@ A container is recorded in the lab's state file before it is started
 
 from __future__ import annotations
 
+import contextlib
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from runners.lab.procs import LabError, run_cmd
+from runners.lab.procs import LabError, kill_all, run_cmd, with_descendants
 
 PODMAN = "podman"
 COMMAND_TIMEOUT_S = 60.0
-REMOVE_TIMEOUT_S = 60.0
+REMOVE_TIMEOUT_S = 30.0
+REMOVE_TRIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,19 +92,32 @@ def store_of(record: ContainerRecord) -> PodmanStore:
     return PodmanStore(Path(record.store))
 
 
+def _remove_one(store: PodmanStore, name: str) -> bool:
+    """Remove ``name`` (bounded tries); whether it is gone. A container caught half-started
+    (``lab up`` interrupted while its runtime was starting it) may refuse ``rm``: its
+    monitor and processes are then killed and ``rm`` is asked again."""
+    for attempt in range(REMOVE_TRIES):
+        if not store.container_exists(name):
+            return attempt > 0
+        store.remove_container(name)
+        if not store.container_exists(name):
+            return True
+        with contextlib.suppress(LabError):  # no process ids: nothing of it runs
+            kill_all(with_descendants([p for p in store.pids(name) if p > 0]), grace_s=1.0)
+        time.sleep(0.5)
+    return not store.container_exists(name)
+
+
 def remove(records: list[ContainerRecord]) -> list[str]:
     """Remove the containers that exist; the names of those removed. Podman missing (the
     lab's packages removed since) means nothing of it can be left to remove."""
     removed = []
     for record in records:
-        store = store_of(record)
         try:
-            if not store.container_exists(record.name):
-                continue
-            store.remove_container(record.name)
+            if _remove_one(store_of(record), record.name):
+                removed.append(record.name)
         except LabError:
             continue
-        removed.append(record.name)
     return removed
 
 

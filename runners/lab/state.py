@@ -224,12 +224,13 @@ def lab_processes(state: LabState) -> list[int]:
 
 
 def cleanup(state: LabState) -> Leftovers:
-    """Remove the lab's containers (Podman stops their processes and unmounts their root
-    file systems), kill the lab's processes, delete its namespaces (their veth ends and
-    taps go with them) and its host-side links."""
-    containers = engine.remove(state.containers)
+    """Kill the lab's processes, remove its containers (Podman stops what runs in them and
+    unmounts their root file systems), delete its namespaces (their veth ends and taps go
+    with them) and its host-side links. The processes go first: a ``podman run`` still
+    creating its container would otherwise make it after its removal."""
     pids = lab_processes(state)
     survivors = kill_all(pids)
+    containers = engine.remove(state.containers)
     links = [link for link in state.links if net.link_exists(link)]
     gone_ns = []
     for name in state.netns:
