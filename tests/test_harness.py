@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -146,3 +147,31 @@ def test_bad_arguments_get_one_line_and_nonzero_exit(
     assert len(lines) == 1 and words in lines[0], out.stderr
     for line in out.stdout.splitlines():
         assert json.loads(line)["type"] in ("error", "start")
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("runsc") is None,
+    reason="needs root and runsc (gVisor; the lab installs it)",
+)
+def test_under_gvisor_the_counted_fault_benchmarks_say_why_they_cannot_run(
+    harness: BuildInfo, tmp_path: Path
+) -> None:
+    """gVisor's kernel serves its workload's page faults without counting them: the fault
+    benchmarks that check each touch was a fault are unsupported there, with that reason,
+    and the one that counts no fault (fault-mprotect) runs. A real runsc sandbox (its state
+    in a directory of the test's own)."""
+    sandbox = ["runsc", "--root", str(tmp_path / "runsc"), "--platform=ptrace"]
+    for bench, supported in (("fault-anon", False), ("fault-cow", False), ("fault-mprotect", True)):
+        argv = [*sandbox, "--network=none", "do", str(harness.path), "run", bench]
+        out = subprocess.run(
+            [*argv, "--values", "2", "--min-time", "0.005", "--dir", "/tmp"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if supported:
+            assert parse_run_output(out.stdout).values, out.stderr
+            continue
+        with pytest.raises(UnsupportedBenchmark, match=r"counts no page faults .* gVisor"):
+            parse_run_output(out.stdout)

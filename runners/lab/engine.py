@@ -5,6 +5,10 @@ Every Podman command of the lab names its own storage (``--root``, ``--runroot``
 instance's host key), so that the lab never reads or changes the machine's own
 containers and images, and ``lab down`` finds what it made by name. The cgroup
 manager is cgroupfs (the lab's hosts need no systemd) and events go to a file.
+Podman's configuration is the lab's own (``CONTAINERS_CONF``, :func:`write_config`,
+not the machine's /etc/containers): it gives conmon, the monitor Podman detaches
+from the lab's process tree, the lab's process tag, so that clean-up finds it and
+the container's processes below it like every other process of the lab.
 A container is recorded in the lab's state file before it is started
 (:class:`ContainerRecord`), removed by :func:`remove` at clean-up, and counted by
 :func:`exists` when something of a lab is left.
@@ -17,12 +21,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ringbench.files import atomic_write_text
+from runners.lab.paths import TAG_VAR
 from runners.lab.procs import LabError, kill_all, run_cmd, with_descendants
 
 PODMAN = "podman"
 COMMAND_TIMEOUT_S = 60.0
 REMOVE_TIMEOUT_S = 30.0
 REMOVE_TRIES = 3
+CONMON_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,13 +43,17 @@ class ContainerRecord:
 
 @dataclass(frozen=True, slots=True)
 class PodmanStore:
-    """The instance's Podman storage: images, containers, Podman's own state."""
+    """The instance's Podman storage: images, containers, Podman's own state; ``config``,
+    the lab's containers.conf for this ``lab up`` (None: Podman's built-in defaults)."""
 
     root: Path
+    config: Path | None = None
 
     def argv(self, *args: str) -> list[str]:
         """A Podman command line on this store."""
+        conf = ["env", f"CONTAINERS_CONF={self.config}"] if self.config else []
         return [
+            *conf,
             PODMAN,
             "--root",
             str(self.root / "storage"),
@@ -86,6 +97,19 @@ class PodmanStore:
         except ValueError:
             raise LabError(f"podman inspect {name}: no process ids in {out[:80]!r}") from None
         return conmon, first
+
+
+def write_config(path: Path, tag: str) -> Path:
+    """The lab's containers.conf: conmon carries the lab's tag (``TAG_VAR``)."""
+    text = (
+        "# ringbench lab: Podman's configuration for this lab up (runners/lab/engine.py)\n"
+        "[engine]\n"
+        'cgroup_manager = "cgroupfs"\n'
+        'events_logger = "file"\n'
+        f'conmon_env_vars = ["PATH={CONMON_PATH}", "{TAG_VAR}={tag}"]\n'
+    )
+    atomic_write_text(path, text, mode=0o600)
+    return path
 
 
 def store_of(record: ContainerRecord) -> PodmanStore:

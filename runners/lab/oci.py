@@ -29,7 +29,9 @@ configured root file system (``podman import``), cached in the instance's
 Podman store under the image's hash. Podman detaches its monitor (conmon)
 from the lab's process tree: the container is recorded in the state file
 before it starts and removed by name at clean-up (:mod:`runners.lab.engine`),
-and conmon is recorded once it runs.
+and conmon carries the lab's tag (through the lab's own containers.conf), so
+clean-up finds it and what runs below it even when ``lab up`` was stopped
+before conmon's pid was known.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from runners.lab.context import (
     require_root,
     spawn_recorded,
 )
-from runners.lab.engine import ContainerRecord, PodmanStore
+from runners.lab.engine import ContainerRecord, PodmanStore, write_config
 from runners.lab.guests import pvm_serves_kvm
 from runners.lab.paths import private_dir
 from runners.lab.placement import place_running
@@ -71,8 +73,10 @@ _IMAGE_LOCK = threading.Lock()
 
 
 def store(ctx: LabContext) -> PodmanStore:
-    """The instance's Podman store (in its private directory: the image holds its host key)."""
-    return PodmanStore(private_dir(ctx.paths.root / "podman"))
+    """The instance's Podman store (in its private directory: the image holds its host key),
+    with the lab's configuration for this ``lab up`` (conmon tagged as the lab's)."""
+    config = write_config(ctx.paths.run / "containers.conf", ctx.tag)
+    return PodmanStore(private_dir(ctx.paths.root / "podman"), config)
 
 
 def image_tag(ctx: LabContext) -> str:
@@ -189,9 +193,16 @@ def start_gvisor(ctx: LabContext) -> Endpoint:
         raise LeftOut("runsc (gVisor) is not installed: run 'ringbench lab up' as root")
     if platform == "kvm" and (reason := pvm_serves_kvm()):
         raise LeftOut(f"gVisor's kvm platform: {reason}; choose --gvisor-platform ptrace")
+    # runsc's own state in the instance's directory, not the machine's /run/runsc (this
+    # release leaves a sandbox's state file there after the container is removed)
+    state_dir = ctx.paths.root / "podman" / "runsc"
+    shutil.rmtree(state_dir, ignore_errors=True)  # no sandbox of the instance runs now
+    private_dir(state_dir)
     runtime = [
         "--runtime",
         RUNSC,
+        "--runtime-flag",
+        f"root={state_dir}",
         "--runtime-flag",
         f"platform={platform}",
         "--runtime-flag",

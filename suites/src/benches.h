@@ -30,6 +30,7 @@ void trap_signal_run(struct ctx *c, uint64_t n);
 void trap_ud2_run(struct ctx *c, uint64_t n);
 
 /* bench_fault.c */
+int fault_counted_supported(struct ctx *c, char *reason, size_t len);
 int fault_pages_setup(struct ctx *c);
 int fault_anon_prepare(struct ctx *c, uint64_t n);
 int fault_cow_prepare(struct ctx *c, uint64_t n);

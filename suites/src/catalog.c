@@ -107,16 +107,17 @@ const struct bench rb_benches[] = {
     /* fault: the MMU */
     { "fault-anon", "fault", "mmu", "s/fault",
       "write fault on a fresh anonymous 4 KiB page (MADV_NOHUGEPAGE): allocate, zero and map it",
-      batch_pages, FAULT_BATCH, ALWAYS, fault_pages_setup, fault_anon_prepare,
+      batch_pages, FAULT_BATCH, fault_counted_supported, fault_pages_setup, fault_anon_prepare,
       fault_touch_run, fault_unmap_finish, fault_teardown },
     { "fault-file", "fault", "mmu", "s/fault",
       "read fault on a MAP_PRIVATE mapping of a file in the page cache (in --dir); one touch "
       "per 64 KiB stride, because Linux fault-around maps 16 pages (64 KiB) per read fault",
-      fault_file_params, FAULT_BATCH, ALWAYS, fault_file_setup, fault_file_prepare,
+      fault_file_params, FAULT_BATCH, fault_counted_supported, fault_file_setup,
+      fault_file_prepare,
       fault_file_run, fault_file_finish, fault_teardown },
     { "fault-cow", "fault", "mmu", "s/fault",
       "copy-on-write fault: write to an anonymous 4 KiB page shared with a forked child",
-      batch_pages, FAULT_BATCH, ALWAYS, fault_pages_setup, fault_cow_prepare,
+      batch_pages, FAULT_BATCH, fault_counted_supported, fault_pages_setup, fault_cow_prepare,
       fault_touch_run, fault_unmap_finish, fault_teardown },
     { "fault-mprotect", "fault", "mmu", "s/call",
       "mprotect() of a populated region, alternately PROT_READ and PROT_READ|PROT_WRITE, "
