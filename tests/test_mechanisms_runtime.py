@@ -314,3 +314,28 @@ def test_the_dashboard_shows_the_latest_runs_mechanisms(tmp_path: Path) -> None:
     row = next(r for r in section.split("<tr")[1:] if "seccomp filter" in r)
     assert 'data-host="podman"' in row and "<td>podman-nosec</td>" in row
     assert "cook2020" in row and "+116 ns" in row
+
+
+def test_the_mechanism_table_names_the_twin_and_leaves_other_hosts_blank() -> None:
+    """``ringbench overhead``'s mechanism table: the seccomp filter's cell says what it is
+    measured against (``vs podman-nosec``: not the host's baseline); a host a runtime
+    mechanism does not apply to has an empty cell, not an error (a KeyError once)."""
+    import io
+
+    from rich.console import Console
+
+    from runners.cli.tables import mechanism_table
+
+    mech = mechanisms(frame(lab(), np.random.default_rng(17), **QUIET))
+    buffer = io.StringIO()
+    Console(file=buffer, width=400, color_system=None).print(mechanism_table(mech))
+    out = buffer.getvalue()
+    lines = {line.split("│")[1].strip(): line for line in out.splitlines() if "│" in line}
+    seccomp = lines["seccomp filter"]
+    assert "vs podman-nosec" in out and out.count(" vs ") == 1, out
+    cells = [c.strip() for c in seccomp.strip().strip("│").split("│")]
+    header = next(line for line in out.splitlines() if "mechanism" in line and "┃" in line)
+    hosts = [c.strip() for c in header.strip().strip("┃").split("┃")][2:]
+    filled = {h for h, c in zip(hosts, cells[2:], strict=True) if c}
+    assert filled == {"podman"}, (filled, seccomp)
+    assert "ring transition" in lines and "system-call interception" in lines
