@@ -40,7 +40,7 @@ def clear_cache(paths: LabPaths) -> None:
     for entry in paths.root.glob("image-*"):
         shutil.rmtree(entry)
     shutil.rmtree(paths.keys, ignore_errors=True)
-    shutil.rmtree(paths.root / "podman", ignore_errors=True)  # the imported image
+    shutil.rmtree(paths.podman, ignore_errors=True)  # the imported image
     paths.kvm_verdict.unlink(missing_ok=True)
 
 

@@ -112,7 +112,7 @@ def lab_objects(instance: Instance) -> list[str]:
 
 def containers_of(paths: LabPaths) -> list[str]:
     """The containers in the instance's Podman store (running or not)."""
-    store = PodmanStore(paths.root / "podman")
+    store = PodmanStore(paths.podman)
     if not store.root.exists():
         return []
     return store.run("ps", "--all", "--format", "{{.Names}}").split()
@@ -225,7 +225,7 @@ def check_private(paths: LabPaths) -> None:
     assert {d.name for d in disks} >= {"uml.ext4", "tcg.ext4"}
     assert all(mode(d) == "0o600" for d in disks), [(d.name, mode(d)) for d in disks]
     assert mode(paths.run / "native") == "0o700"
-    assert mode(paths.root / "podman") == "0o700", "the Podman store holds the image's host key"
+    assert mode(paths.podman) == "0o700", "the Podman store holds the image's host key"
 
 
 def test_lab_up_run_classify_down(harness: BuildInfo, lab_env: Path, out: Console) -> None:

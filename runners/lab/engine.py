@@ -73,17 +73,15 @@ class PodmanStore:
     def run(self, *args: str, timeout_s: float = COMMAND_TIMEOUT_S, check: bool = True) -> str:
         return run_cmd(self.argv(*args), timeout_s=timeout_s, check=check).stdout
 
+    def _succeeds(self, *args: str) -> bool:
+        """Whether the command exits 0 (Podman's ``exists`` commands answer so)."""
+        return run_cmd(self.argv(*args), timeout_s=COMMAND_TIMEOUT_S, check=False).returncode == 0
+
     def image_exists(self, tag: str) -> bool:
-        code = run_cmd(
-            self.argv("image", "exists", tag), timeout_s=COMMAND_TIMEOUT_S, check=False
-        ).returncode
-        return code == 0
+        return self._succeeds("image", "exists", tag)
 
     def container_exists(self, name: str) -> bool:
-        code = run_cmd(
-            self.argv("container", "exists", name), timeout_s=COMMAND_TIMEOUT_S, check=False
-        ).returncode
-        return code == 0
+        return self._succeeds("container", "exists", name)
 
     def remove_container(self, name: str) -> None:
         """Stop and remove ``name`` at once (no grace: a lab host holds nothing to save)."""

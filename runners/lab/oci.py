@@ -48,7 +48,7 @@ from runners.lab.context import (
     require_root,
     spawn_recorded,
 )
-from runners.lab.engine import ContainerRecord, PodmanStore, write_config
+from runners.lab.engine import PODMAN, ContainerRecord, PodmanStore, write_config
 from runners.lab.guests import pvm_serves_kvm
 from runners.lab.paths import private_dir
 from runners.lab.placement import place_running
@@ -76,7 +76,7 @@ def store(ctx: LabContext) -> PodmanStore:
     """The instance's Podman store (in its private directory: the image holds its host key),
     with the lab's configuration for this ``lab up`` (conmon tagged as the lab's)."""
     config = write_config(ctx.paths.run / "containers.conf", ctx.tag)
-    return PodmanStore(private_dir(ctx.paths.root / "podman"), config)
+    return PodmanStore(private_dir(ctx.paths.podman), config)
 
 
 def image_tag(ctx: LabContext) -> str:
@@ -133,7 +133,7 @@ def _start(
     """Run the lab's image as ``host`` with sshd: its endpoint, and conmon's pid (the
     container's monitor, the parent of its processes)."""
     require_root()
-    if shutil.which("podman") is None:
+    if shutil.which(PODMAN) is None:
         raise LeftOut("podman is not installed: run 'ringbench lab up' as root to install it")
     link = lab_namespace(ctx, *ROLES[host])
     podman = store(ctx)
@@ -195,7 +195,7 @@ def start_gvisor(ctx: LabContext) -> Endpoint:
         raise LeftOut(f"gVisor's kvm platform: {reason}; choose --gvisor-platform ptrace")
     # runsc's own state in the instance's directory, not the machine's /run/runsc (this
     # release leaves a sandbox's state file there after the container is removed)
-    state_dir = ctx.paths.root / "podman" / "runsc"
+    state_dir = ctx.paths.podman / "runsc"
     shutil.rmtree(state_dir, ignore_errors=True)  # no sandbox of the instance runs now
     private_dir(state_dir)
     runtime = [

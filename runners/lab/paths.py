@@ -132,6 +132,11 @@ class LabPaths:
         return self.root / "run"
 
     @property
+    def podman(self) -> Path:
+        """The instance's Podman store (its image holds the host key: private too)."""
+        return self.root / "podman"
+
+    @property
     def state_file(self) -> Path:
         return self.root / "state.json"
 

@@ -14,8 +14,7 @@ from runners.lab.procs import alive
 from runners.lab.state import LabHostState, StateFile
 
 BANNER_TIMEOUT_S = 2.0
-HOSTS = ("native", "container", "podman", "podman-nosec", "gvisor", "uml", "tcg", "kvm")
-ORDER = {name: i for i, name in enumerate(HOSTS)}
+ORDER = {spec.name: i for i, spec in enumerate(specs())}  # the lab's order of its hosts
 
 
 @dataclass(frozen=True, slots=True)
