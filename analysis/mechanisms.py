@@ -118,7 +118,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.stats import Bootstrap, FloatArray, bootstrap, interval
+from analysis.stats import Bootstrap, FloatArray, bootstrap, interval, paired_ratio_columns
 
 
 @dataclass(frozen=True)
@@ -353,26 +353,26 @@ def _between_row(
         return row | {"note": f"{m.against} {other}: {SYSCALL} not measured"}
     mine, theirs = index[(h.run, h.name, SYSCALL)], index[(h.run, other, SYSCALL)]
     total, part = float(boot.point[mine]), float(boot.point[theirs])
-    reps, b_reps = boot.replicates[mine], boot.replicates[theirs]
-    low, high = interval(reps - b_reps)
-    b_low, b_high = interval(b_reps)
-    r_low, r_high = interval(reps / b_reps)
-    resolved = "" if low > 0 else "difference not resolved above zero"
+    b_low, b_high = interval(boot.replicates[theirs])
+    # the two hosts took turns in one run: cost and ratio from their process pairs, as the
+    # overhead table has them (analysis.stats.paired_ratio_columns)
+    pair = paired_ratio_columns(boot, [mine], [theirs]).iloc[0]
+    resolved = "" if pair["added_low_ns"] > 0 else "difference not resolved above zero"
     return row | {
         "total_ns": total * 1e9,
         "part_ns": part * 1e9,
-        "cost_ns": (total - part) * 1e9,
-        "cost_low_ns": float(low) * 1e9,
-        "cost_high_ns": float(high) * 1e9,
+        "cost_ns": float(pair["added_ns"]),
+        "cost_low_ns": float(pair["added_low_ns"]),
+        "cost_high_ns": float(pair["added_high_ns"]),
         "baseline_ns": part * 1e9,
         "baseline_low_ns": float(b_low) * 1e9,
         "baseline_high_ns": float(b_high) * 1e9,
-        "added_ns": (total - part) * 1e9,
-        "added_low_ns": float(low) * 1e9,
-        "added_high_ns": float(high) * 1e9,
-        "ratio": total / part,
-        "ratio_low": float(r_low),
-        "ratio_high": float(r_high),
+        "added_ns": float(pair["added_ns"]),
+        "added_low_ns": float(pair["added_low_ns"]),
+        "added_high_ns": float(pair["added_high_ns"]),
+        "ratio": float(pair["ratio"]),
+        "ratio_low": float(pair["ratio_low"]),
+        "ratio_high": float(pair["ratio_high"]),
         "note": "; ".join(n for n in (note, resolved) if n),
     }
 
@@ -394,7 +394,10 @@ def mechanisms(df: pd.DataFrame, boot: Bootstrap | None = None) -> pd.DataFrame:
 
     ``total_ns`` is the minuend's figure and ``part_ns`` the subtracted
     benchmark's (0 when nothing is subtracted): ``cost_ns = total_ns - part_ns``
-    (the stacked figure draws them). ``baseline_*`` and the comparison columns
+    (the stacked figure draws them), except in the rows of :data:`BETWEEN`,
+    whose cost is the median of the two hosts' process pairs' differences (as
+    the overhead table's ``added_ns``), within a few percent of that
+    difference. ``baseline_*`` and the comparison columns
     are NaN for a host without a baseline; ``note`` says why a row has no
     figure or where the difference is not resolved. The mechanisms of
     :data:`BETWEEN` have rows only for the hosts they apply to, after a host's

@@ -16,7 +16,7 @@ from analysis.stats import (
     RATIO_COLUMNS,
     Bootstrap,
     bootstrap,
-    ratio_columns,
+    paired_ratio_columns,
     summarize,
     verdict,
 )
@@ -57,9 +57,7 @@ def _pair(
     index = boot.lookup()
     num = np.asarray([index[k] for k in num_keys], dtype=np.int64)
     den = np.asarray([index[k] for k in den_keys], dtype=np.int64)
-    cols = ratio_columns(
-        boot.point[num], boot.point[den], boot.replicates[num], boot.replicates[den]
-    )
+    cols = paired_ratio_columns(boot, num, den).drop(columns="paired")
     cols["median_s"] = boot.point[num]
     cols["baseline_s"] = boot.point[den]
     cols["cv"] = boot.cv[num]
@@ -75,8 +73,10 @@ def overhead(
 ) -> pd.DataFrame:
     """One row per (run, host, benchmark) for every host that has a baseline in its run.
 
-    Columns: ``OVERHEAD_COLUMNS``; ``ratio`` is environment / baseline,
-    ``added_ns`` environment - baseline per operation, ``verdict`` whether
+    Columns: ``OVERHEAD_COLUMNS``; ``ratio`` is environment / baseline and
+    ``added_ns`` environment - baseline per operation, both the median over the
+    process pairs of the interleaved run where the two hosts' processes pair
+    (:func:`analysis.stats.paired_ratio_columns`), ``verdict`` whether
     the interval of the ratio lies above 1 (``dearer``), below (``cheaper``)
     or across it (``same``); ``flagged`` the comma-joined validity checks,
     ``check@host`` for the baseline's own.

@@ -63,7 +63,7 @@ from typing import Any, cast
 
 import pandas as pd
 
-from analysis.stats import Bootstrap, bootstrap, ratio_columns
+from analysis.stats import Bootstrap, bootstrap, paired_ratio_columns
 from analysis.tidy import HOST_FACTS
 
 SPREAD_CV = 0.05
@@ -254,9 +254,7 @@ def durability_flags(
         return []
     num = [index[(run, host, bench)] for run, host, _, bench in pairs]
     den = [index[(run, base, bench)] for run, _, base, bench in pairs]
-    cols = ratio_columns(
-        boot.point[num], boot.point[den], boot.replicates[num], boot.replicates[den]
-    )
+    cols = paired_ratio_columns(boot, num, den)
     flags = []
     for (run, host, base, bench), r in zip(pairs, records(cols), strict=True):
         if not r["ratio_high"] < 1:

@@ -17,7 +17,7 @@ import analysis
 from analysis import load
 from analysis.mechanisms import mechanisms
 from analysis.references import beside_published, published
-from analysis.stats import bootstrap, summarize
+from analysis.stats import bootstrap, paired_ratio_columns, ratio_columns, summarize
 from analysis.tidy import COLUMNS
 from analysis.validity import across_runs, validity
 from runners.cli import main
@@ -68,6 +68,53 @@ def test_intervals_cover_the_true_median_and_ratio(processes: int) -> None:
     assert abs(log_error) < 0.1 * half_width, (log_error, half_width)
     added = (TRUE_RATIO - 1) * 100
     assert abs(table["added_ns"].mean() - added) < 0.1 * added
+
+
+def _ratios(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The env/base ratio of every run: paired (as the overhead table has it) and the
+    ratio of the two figures (from their replicates)."""
+    boot = bootstrap(df)
+    index = boot.lookup()
+    runs = df["run"].unique()
+    num = [index[(r, "env", "syscall-null")] for r in runs]
+    den = [index[(r, "base", "syscall-null")] for r in runs]
+    two_figures = ratio_columns(
+        boot.point[num], boot.point[den], boot.replicates[num], boot.replicates[den]
+    )
+    return paired_ratio_columns(boot, num, den), two_figures
+
+
+def _width(cols: pd.DataFrame) -> float:
+    return float((np.log(cols["ratio_high"]) - np.log(cols["ratio_low"])).median())
+
+
+def test_a_phase_common_to_a_pair_cancels_in_its_ratio() -> None:
+    """Process k of both hosts share the machine's phase (the interleaved turn, +-10%): the
+    paired ratio and its interval are those without the phases; the ratio of the two
+    figures widens with them."""
+    rng = np.random.default_rng(5)
+    calm = trials(rng, processes=10)
+    phases = np.exp(rng.normal(0, 0.10, (TRIALS, 10)))
+    run_number = calm["run"].str.slice(3).astype(int).to_numpy()
+    phased = calm.assign(value_s=calm["value_s"] * phases[run_number, calm["process"]])
+    (calm_paired, calm_figures), (paired, figures) = _ratios(calm), _ratios(phased)
+    assert paired["paired"].all()
+    for column in ("ratio", "ratio_low", "ratio_high"):
+        assert np.allclose(paired[column], calm_paired[column], rtol=1e-9)
+    assert _width(figures) > 1.3 * _width(calm_figures)
+    covered = (paired["ratio_low"] <= TRUE_RATIO) & (paired["ratio_high"] >= TRUE_RATIO)
+    assert covered.mean() >= 0.90, covered.mean()
+    table = analysis.overhead(phased)
+    assert np.allclose(table["ratio"], paired["ratio"]), "the overhead table's ratio is paired"
+
+
+def test_without_the_same_processes_a_ratio_is_not_paired() -> None:
+    rng = np.random.default_rng(6)
+    df = trials(rng, processes=5)
+    df = df[(df["run"] == "run000") & ((df["host"] == "base") | (df["process"] < 4))]
+    paired, figures = _ratios(df)
+    assert not paired["paired"].any()
+    pd.testing.assert_frame_equal(paired.drop(columns="paired"), figures)
 
 
 def test_intervals_are_reproducible_and_independent_of_what_else_is_loaded() -> None:

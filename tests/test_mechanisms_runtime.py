@@ -4,6 +4,7 @@ gVisor, beside the lab's namespaces container: mechanisms, calibration, referenc
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -97,7 +98,8 @@ def test_each_runtime_mechanism_against_its_twin_or_baseline() -> None:
         r = rows.loc[key]
         assert r["cost_low_ns"] <= cost_s * 1e9 <= r["cost_high_ns"], key
         assert r["ratio_low"] <= ratio <= r["ratio_high"], key
-        assert r["cost_ns"] == pytest.approx(r["total_ns"] - r["part_ns"])
+        # paired: the median of the process pairs' differences, near the figures' difference
+        assert abs(r["cost_ns"] - (r["total_ns"] - r["part_ns"])) < 0.02 * r["total_ns"]
         assert r["added_ns"] == r["cost_ns"] and r["baseline_ns"] == r["part_ns"]
         assert r["minuend"] == "syscall-null" and r["subtrahend"].startswith("syscall-null (")
     seccomp = rows.loc[("podman", SECCOMP_FILTER)]
@@ -259,9 +261,9 @@ def test_the_views_show_the_runtime_rows_where_they_apply() -> None:
     assert not view.isna().any().any()
     text = views.conclusion(analysis.overhead(df), mech, pd.DataFrame())
     podman_line = next(line for line in text.splitlines() if line.startswith("- **podman**"))
-    assert (
-        "Its seccomp filter adds 7" in podman_line and "against podman-nosec (×1.3" in podman_line
-    )
+    added = re.search(r"Its seccomp filter adds ([0-9.]+) ns", podman_line)
+    assert added and float(added.group(1)) == pytest.approx(FILTER * 1e9, rel=0.05), podman_line
+    assert "against podman-nosec (×1.3" in podman_line
     container_line = next(line for line in text.splitlines() if "**container**" in line)
     assert "Its namespaces add " in container_line
     assert container_line.endswith("; not resolved above zero.")
