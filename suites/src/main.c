@@ -7,11 +7,13 @@
  *   ringbench-bench noop
  *   ringbench-bench version
  *   ringbench-bench probe
+ *   ringbench-bench count [--dir D] [--timeout S] -- CMD [ARG]...
  *
  * Parsing is strict; every usage error is an `error` record, one stderr line
  * and exit code 2.  Only this file and the driver print or pick exit codes.
  */
 #define _GNU_SOURCE
+#include "count.h"
 #include "driver.h"
 #include "json.h"
 #include "probe.h"
@@ -373,6 +375,36 @@ static int cmd_probe(void)
     return rc == 0 ? RB_EXIT_OK : RB_EXIT_RUNTIME;
 }
 
+#define COUNT_TIMEOUT_S 600.0
+
+static int cmd_count(int argc, char **argv)
+{
+    const char *dir = ".", *v;
+    double timeout_s = COUNT_TIMEOUT_S;
+    char err[RB_ERR_LEN] = "";
+    int i, m;
+
+    for (i = 0; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if ((m = option(argc, argv, &i, "--dir", &v)) != 0) {
+            if (m < 0)
+                return missing("--dir");
+            dir = v;
+        } else if ((m = option(argc, argv, &i, "--timeout", &v)) != 0) {
+            if (m < 0)
+                return missing("--timeout");
+            if (parse_seconds(v, &timeout_s) != 0 || timeout_s > 86400)
+                return usage("--timeout %s: expected seconds, more than 0, at most 86400", v);
+        } else {
+            return usage("count: unexpected argument '%s' (the command follows --)", argv[i]);
+        }
+    }
+    if (i + 1 >= argc)
+        return usage("count: missing command: count [--dir D] [--timeout S] -- CMD [ARG]...");
+    if (rb_count(dir, timeout_s, argv + i + 1, err, sizeof err) != 0)
+        return runtime_error(err[0] ? err : "count failed");
+    return RB_EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
     /* First, and before anything else: proc-exec times this path. */
@@ -380,11 +412,13 @@ int main(int argc, char **argv)
         return RB_EXIT_OK;
     signal(SIGPIPE, SIG_IGN);
     if (argc < 2)
-        return usage("missing command: list, run, noop, version or probe");
+        return usage("missing command: list, run, count, noop, version or probe");
     if (strcmp(argv[1], "run") == 0)
         return cmd_run(argc - 2, argv + 2);
     if (strcmp(argv[1], "list") == 0)
         return cmd_list(argc - 2, argv + 2);
+    if (strcmp(argv[1], "count") == 0)
+        return cmd_count(argc - 2, argv + 2);
     if (strcmp(argv[1], "version") == 0) {
         if (argc != 2)
             return usage("version: unexpected argument '%s'", argv[2]);

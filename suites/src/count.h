@@ -1,0 +1,15 @@
+/*
+ * count.h: counting the events of a command and its descendants (count.c).
+ */
+#ifndef RINGBENCH_COUNT_H
+#define RINGBENCH_COUNT_H
+
+#include <stddef.h>
+
+/* Runs argv (argv[0] looked up in PATH) in dir, its standard streams on
+ * /dev/null, under ptrace; writes one `count` record to stdout.  0, or -1
+ * with err filled (the command did not start, did not finish within
+ * timeout_s and was killed, or stdout failed). */
+int rb_count(const char *dir, double timeout_s, char **argv, char *err, size_t len);
+
+#endif
