@@ -89,6 +89,13 @@ def test_a_signal_reaches_the_command_and_its_death_is_reported(harness: BuildIn
     assert killed.signal == 9 and killed.exit_code == -1
 
 
+def test_the_command_gets_default_signal_dispositions(harness: BuildInfo) -> None:
+    """The harness ignores SIGPIPE; the counted command must not inherit that (an ignored
+    signal survives exec): its SigIgn mask has no bit 13."""
+    script = "ign=$(grep SigIgn /proc/self/status | cut -f2); exit $(( 0x$ign >> 12 & 1 ))"
+    assert counted(harness, "sh", "-c", script).exit_code == 0
+
+
 def test_a_command_that_does_not_finish_is_killed_with_one_line(harness: BuildInfo) -> None:
     out = count(harness, "sleep", "30", options=("--timeout", "0.5"))
     assert out.returncode == 1
