@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #include "count.h"
+#include "driver.h"
 #include "harness.h"
 #include "json.h"
 
@@ -270,11 +271,6 @@ static int trace(struct counts *k, pid_t pid, int *status, char *err, size_t len
     return timed_out ? -1 : 0;
 }
 
-static double tv_s(struct timeval tv)
-{
-    return (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
-}
-
 static void emit(struct json *j, const struct counts *k, int st, double wall_s)
 {
     struct rusage ru;
@@ -305,12 +301,7 @@ static void emit(struct json *j, const struct counts *k, int st, double wall_s)
     json_kuint(j, "bytes_read", k->bytes_read);
     json_kuint(j, "bytes_written", k->bytes_written);
     json_kuint(j, "tasks_max", k->tasks_max);
-    json_kdouble(j, "utime_s", tv_s(ru.ru_utime));
-    json_kdouble(j, "stime_s", tv_s(ru.ru_stime));
-    json_kint(j, "minflt", ru.ru_minflt);
-    json_kint(j, "majflt", ru.ru_majflt);
-    json_kint(j, "nvcsw", ru.ru_nvcsw);
-    json_kint(j, "nivcsw", ru.ru_nivcsw);
+    rb_json_rusage(j, &ru);
     json_obj_end(j);
 }
 

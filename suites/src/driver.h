@@ -57,6 +57,11 @@ int rb_emit_sample(struct ctx *c, struct json *j, const struct calibration *k,
                    const char *type, uint64_t index, double elapsed_s);
 int rb_emit_end(struct ctx *c, struct json *j, int have_steal0, uint64_t steal0);
 
+/* records.c: the six rusage members of PROTOCOL.md (minflt, majflt, nvcsw, nivcsw,
+ * utime_s, stime_s) as keys of the object being written */
+struct rusage;
+void rb_json_rusage(struct json *j, const struct rusage *ru);
+
 /* records.c: the `steal` column of /proc/stat's first line; 0 or -1 */
 int rb_read_steal(uint64_t *steal);
 

@@ -152,6 +152,16 @@ int rb_emit_sample(struct ctx *c, struct json *j, const struct calibration *k,
     return emit(c, j);
 }
 
+void rb_json_rusage(struct json *j, const struct rusage *ru)
+{
+    json_kint(j, "minflt", ru->ru_minflt);
+    json_kint(j, "majflt", ru->ru_majflt);
+    json_kint(j, "nvcsw", ru->ru_nvcsw);
+    json_kint(j, "nivcsw", ru->ru_nivcsw);
+    json_kdouble(j, "utime_s", (double)ru->ru_utime.tv_sec + ru->ru_utime.tv_usec * 1e-6);
+    json_kdouble(j, "stime_s", (double)ru->ru_stime.tv_sec + ru->ru_stime.tv_usec * 1e-6);
+}
+
 int rb_emit_end(struct ctx *c, struct json *j, int have_steal0, uint64_t steal0)
 {
     struct rusage ru;
@@ -166,12 +176,7 @@ int rb_emit_end(struct ctx *c, struct json *j, int have_steal0, uint64_t steal0)
     json_kuint(j, "monotonic_ns", rb_now_ns());
     json_key(j, "rusage");
     json_obj_begin(j);
-    json_kint(j, "minflt", ru.ru_minflt);
-    json_kint(j, "majflt", ru.ru_majflt);
-    json_kint(j, "nvcsw", ru.ru_nvcsw);
-    json_kint(j, "nivcsw", ru.ru_nivcsw);
-    json_kdouble(j, "utime_s", (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6);
-    json_kdouble(j, "stime_s", (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6);
+    rb_json_rusage(j, &ru);
     json_obj_end(j);
     json_key(j, "steal_ticks");
     if (have_steal0 && rb_read_steal(&steal1) == 0 && steal1 >= steal0)
