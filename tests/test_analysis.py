@@ -17,7 +17,14 @@ import analysis
 from analysis import load
 from analysis.mechanisms import mechanisms
 from analysis.references import beside_published, published
-from analysis.stats import bootstrap, paired_ratio_columns, ratio_columns, summarize
+from analysis.stats import (
+    SEGMENT_SIZES,
+    _process_order,
+    bootstrap,
+    paired_ratio_columns,
+    ratio_columns,
+    summarize,
+)
 from analysis.tidy import COLUMNS
 from analysis.validity import across_runs, validity
 from runners.cli import main
@@ -115,6 +122,17 @@ def test_without_the_same_processes_a_ratio_is_not_paired() -> None:
     paired, figures = _ratios(df)
     assert not paired["paired"].any()
     pd.testing.assert_frame_equal(paired.drop(columns="paired"), figures)
+
+
+def test_the_values_are_ordered_as_lexsort_orders_them() -> None:
+    """The bootstrap's sort by process, then value: lexsort's order exactly, ties in row
+    order, for processes of one size, of several sizes, and beyond the sizes it batches."""
+    rng = np.random.default_rng(8)
+    for sizes in ([334] * 30, [10, 40, 10, 3, 1, 40], list(range(1, SEGMENT_SIZES + 5))):
+        pcode = np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)
+        rng.shuffle(pcode)
+        vals = rng.choice(rng.random(50), len(pcode))  # many ties
+        assert np.array_equal(_process_order(pcode, vals), np.lexsort((vals, pcode)))
 
 
 def test_intervals_are_reproducible_and_independent_of_what_else_is_loaded() -> None:

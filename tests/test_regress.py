@@ -139,7 +139,11 @@ def test_the_baseline_run_is_always_in_the_range_and_counts_as_a_neighbour() -> 
 
 
 def test_too_little_history_is_the_baseline_alone_and_the_window_keeps_the_latest() -> None:
-    assert held_range(np.array([100e-9, 300e-9]), baseline=200e-9) == (200e-9, 200e-9, 2, 0)
+    assert held_range(np.array([300e-9]), baseline=200e-9) == (200e-9, 200e-9, 1, 0)
+    # two earlier runs and the baseline run: three figures, a range
+    assert held_range(np.array([100e-9, 300e-9]), baseline=200e-9) == (100e-9, 300e-9, 2, 0)
+    # ... in which one spike is outvoted
+    assert held_range(np.array([201e-9, 400e-9]), baseline=200e-9) == (200e-9, 201e-9, 2, 1)
     assert held_range(np.array([]), baseline=200e-9) == (200e-9, 200e-9, 0, 0)
     # 30 runs: the first 10 at a speed the machine no longer has fall out of the window
     earlier = np.r_[np.full(10, 400e-9), np.full(20, 200e-9)]
@@ -330,7 +334,7 @@ def test_exit_codes_junit_and_markdown(tmp_path: Path, capsys: pytest.CaptureFix
     assert "**2 regression(s)**" in summary and "| h1 | syscall-null | figure |" in summary
     assert "x1.4" in summary
     # one earlier run besides the baseline: too little to be a history
-    assert "too little comparable history (1 earlier run, 3 needed): the baseline run alone" in (
+    assert "too little comparable history (1 earlier run, 2 needed): the baseline run alone" in (
         summary
     )
     # A 50% threshold lets the same 40% through.
