@@ -1,17 +1,19 @@
-"""What ``ringbench-bench count -- CMD`` prints, parsed (``suites/PROTOCOL.md``, "Counting a
-command").
+"""What ``ringbench-bench count -- CMD`` and ``ringbench-bench time -- CMD`` print, parsed
+(``suites/PROTOCOL.md``, "`count`" and "`time`").
 
 One ``count`` record (or one ``error`` record): the events of a command and of
 all its descendants, counted under ptrace by the same static binary on every
-host. The same defences as :mod:`suites.protocol`: the text is bounded before
-it is parsed, every number is range-checked, anything out of format raises
+host; one ``time`` record: its wall time and rusage, untraced. The same
+defences as :mod:`suites.protocol`: the text is bounded before it is parsed,
+every number is range-checked, anything out of format raises
 :class:`ProtocolError` with one line.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ringbench.errors import HarnessError, ProtocolError
 from suites.protocol import (
@@ -39,6 +41,7 @@ COUNTS = (
     "tasks_max",
 )
 UINT64_MAX = 2**64 - 1
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -99,37 +102,54 @@ def _by_number(rec: dict[str, Any], line: int) -> dict[int, int]:
     return out
 
 
-def parse_count_output(text: str) -> CommandCount:
-    """Turn the stdout of one ``ringbench-bench count`` into a :class:`CommandCount`.
+@dataclass(frozen=True)
+class CommandTime:
+    """One untraced run of a command: its wall time and the kernel's rusage of it and
+    the descendants it waited for (``utime_s``, ``stime_s``, faults, context switches)."""
 
-    Raises :class:`HarnessError` for an ``error`` record (the command did not
-    start or did not finish in time) and :class:`ProtocolError` for anything
-    out of format or out of range; never another exception.
-    """
+    exit_code: int
+    signal: int
+    wall_s: float
+    rusage: dict[str, float]
+
+    @property
+    def succeeded(self) -> bool:
+        return self.exit_code == 0 and self.signal == 0
+
+
+def parse_time_output(text: str) -> CommandTime:
+    """Turn the stdout of one ``ringbench-bench time`` into a :class:`CommandTime`; the
+    errors of :func:`parse_count_output`."""
+    return _parse(text, "time", _time)
+
+
+def _time(rec: dict[str, Any]) -> CommandTime:
+    exit_code, signal, rusage = _ending(rec)
+    return CommandTime(exit_code, signal, rusage.pop("wall_s"), rusage)
+
+
+def _parse(text: str, kind: str, build: Callable[[dict[str, Any]], T]) -> T:
+    """The one ``kind`` record of ``text`` made into an object by ``build``; every failure
+    a :class:`HarnessError` (an ``error`` record) or a one-line :class:`ProtocolError`."""
     if len(text) > MAX_COUNT_CHARS:
-        raise ProtocolError(f"count output is longer than {MAX_COUNT_CHARS} characters")
+        raise ProtocolError(f"{kind} output is longer than {MAX_COUNT_CHARS} characters")
     try:
         records = parse_records(text)
         for rec in records:
             if rec["type"] == "error":
                 raise HarnessError(_message(rec, "message"))
-        if len(records) != 1 or records[0]["type"] != "count":
-            raise ProtocolError("count output is not one 'count' record")
-        return _count(records[0])
+        if len(records) != 1 or records[0]["type"] != kind:
+            raise ProtocolError(f"{kind} output is not one '{kind}' record")
+        return build(records[0])
     except (HarnessError, ProtocolError):
         raise
     except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError) as exc:
-        raise ProtocolError(f"count output: {type(exc).__name__}: {excerpt(str(exc))}") from None
+        raise ProtocolError(f"{kind} output: {type(exc).__name__}: {excerpt(str(exc))}") from None
 
 
-def _count(rec: dict[str, Any]) -> CommandCount:
+def _ending(rec: dict[str, Any]) -> tuple[int, int, dict[str, float]]:
+    """(exit code, signal, rusage with ``wall_s``) of a ``count`` or ``time`` record."""
     line = rec["_line"]
-    counts = {key: _uint(rec, key, line) for key in COUNTS}
-    by_number = _by_number(rec, line)
-    if sum(by_number.values()) + counts["other_numbers"] != counts["syscalls"]:
-        raise ProtocolError(
-            f"harness output line {line}: the system calls by number do not add up to 'syscalls'"
-        )
     rusage: dict[str, float] = {key: float(_uint(rec, key, line)) for key in RUSAGE_COUNTS}
     for key in (*RUSAGE_TIMES, "wall_s"):
         value = _num(rec, key, line)
@@ -140,6 +160,28 @@ def _count(rec: dict[str, Any]) -> CommandCount:
     signal = _get(rec, "signal", int, line)
     if not -1 <= exit_code <= 255 or not 0 <= signal <= 128:
         raise ProtocolError(f"harness output line {line}: exit code or signal out of range")
+    return exit_code, signal, rusage
+
+
+def parse_count_output(text: str) -> CommandCount:
+    """Turn the stdout of one ``ringbench-bench count`` into a :class:`CommandCount`.
+
+    Raises :class:`HarnessError` for an ``error`` record (the command did not
+    start or did not finish in time) and :class:`ProtocolError` for anything
+    out of format or out of range; never another exception.
+    """
+    return _parse(text, "count", _count)
+
+
+def _count(rec: dict[str, Any]) -> CommandCount:
+    line = rec["_line"]
+    counts = {key: _uint(rec, key, line) for key in COUNTS}
+    by_number = _by_number(rec, line)
+    if sum(by_number.values()) + counts["other_numbers"] != counts["syscalls"]:
+        raise ProtocolError(
+            f"harness output line {line}: the system calls by number do not add up to 'syscalls'"
+        )
+    exit_code, signal, rusage = _ending(rec)
     return CommandCount(
         exit_code=exit_code,
         signal=signal,

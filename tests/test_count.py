@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 
 from ringbench.errors import HarnessError, ProtocolError
 from suites.build import BuildInfo
-from suites.counting import CommandCount, parse_count_output
+from suites.counting import CommandCount, CommandTime, parse_count_output, parse_time_output
 
 SYS_GETPPID = 110  # x86_64
 SYS_WRITE = 1
@@ -168,3 +169,86 @@ def test_hostile_count_output_is_one_line(text: str, message: str) -> None:
     with pytest.raises(ProtocolError, match=message) as info:
         parse_count_output(text)
     assert "\n" not in str(info.value)
+
+
+# --- time: the same command, untraced ------------------------------------------------
+
+
+def timed(harness: BuildInfo, *command: str, options: tuple[str, ...] = ()) -> CommandTime:
+    out = subprocess.run(
+        [str(harness.path), "time", *options, "--", *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    return parse_time_output(out.stdout)
+
+
+def test_time_reports_the_commands_wall_time_and_its_descendants_cpu(harness: BuildInfo) -> None:
+    """A shell that sleeps 0.3 s and burns CPU in a child it waits for: the wall time holds
+    the sleep; the CPU time is the child's (RUSAGE_CHILDREN of the command's waits)."""
+    burn = "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"
+    result = timed(harness, "sh", "-c", f"sleep 0.3; sh -c '{burn}'")
+    assert result.succeeded
+    assert result.wall_s >= 0.3
+    assert result.rusage["utime_s"] + result.rusage["stime_s"] > 0.01
+    assert result.wall_s >= result.rusage["utime_s"]
+
+
+def test_time_is_not_traced(harness: BuildInfo) -> None:
+    """The timed command is nobody's tracee (a traced one would show its tracer's pid)."""
+    script = "exit $(grep TracerPid /proc/self/status | cut -f2)"
+    assert timed(harness, "sh", "-c", script).exit_code == 0
+
+
+def test_time_kills_what_the_command_left_running(harness: BuildInfo, workdir: Path) -> None:
+    marker = workdir / "left"
+    script = f"(sleep 2; touch {marker}) & exit 4"
+    result = timed(harness, "sh", "-c", script)
+    assert result.exit_code == 4 and result.wall_s < 1.5
+    subprocess.run(["sleep", "2.5"], check=True)
+    assert not marker.exists(), "the background process of the command's group was killed"
+
+
+@pytest.mark.parametrize(
+    ("command", "options", "message"),
+    [
+        (("sleep", "30"), ("--timeout", "0.5"), "did not finish within 0.5 s: killed"),
+        (("no-such-program-here",), (), "cannot run it (No such file or directory)"),
+        (("true",), ("--dir", "/no/such/dir"), "cannot set up its streams or its directory"),
+    ],
+)
+def test_time_failures_are_one_line(
+    harness: BuildInfo, command: tuple[str, ...], options: tuple[str, ...], message: str
+) -> None:
+    out = subprocess.run(
+        [str(harness.path), "time", *options, "--", *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 1
+    assert out.stderr.strip() == f"ringbench-bench: error: {command[0]}: {message}" or (
+        out.stderr.strip() == f"ringbench-bench: error: the command {message}"
+    )
+    with pytest.raises(HarnessError, match=re.escape(message)):
+        parse_time_output(out.stdout)
+
+
+def test_hostile_time_output_is_one_line() -> None:
+    good = {
+        "type": "time", "exit_code": 0, "signal": 0, "wall_s": 1.5, "utime_s": 1.0,
+        "stime_s": 0.2, "minflt": 5, "majflt": 0, "nvcsw": 1, "nivcsw": 1,
+    }  # fmt: skip
+    assert parse_time_output(json.dumps(good)).wall_s == 1.5
+    for bad, message in (
+        ({**good, "wall_s": -1}, "out of range"),
+        ({**good, "nvcsw": "many"}, "not int"),
+        ({**good, "type": "count"}, "not one 'time' record"),
+    ):
+        with pytest.raises(ProtocolError, match=message) as info:
+            parse_time_output(json.dumps(bad))
+        assert "\n" not in str(info.value)

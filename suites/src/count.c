@@ -1,6 +1,7 @@
 /*
  * count.c: `ringbench-bench count -- CMD ARG...`, the events a command and
- * all its descendants cause (PROTOCOL.md, "Counting a command").
+ * all its descendants cause, and `ringbench-bench time -- CMD ARG...`, how
+ * long it takes untraced (PROTOCOL.md, "`count`" and "`time`").
  *
  * The command runs under ptrace, following every fork, vfork, clone and
  * exec: each system call's entry and exit stop is counted, by number, and
@@ -357,5 +358,109 @@ int rb_count(const char *dir, double timeout_s, char **argv, char *err, size_t l
         rc = -1;
     }
     free(k);
+    return rc;
+}
+
+/* --- time: the same command, untraced ------------------------------------ */
+
+static double seconds_between(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) * 1e-9;
+}
+
+/* The timed child: its own process group (so that a timeout kills the tree),
+ * streams on /dev/null; an exec that fails writes its errno on report_fd. */
+static void timed_child(const char *dir, char **argv, int report_fd)
+{
+    int fd = open("/dev/null", O_RDWR), e;
+
+    signal(SIGPIPE, SIG_DFL);
+    setpgid(0, 0);
+    if (fd < 0 || dup2(fd, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0 || chdir(dir) != 0) {
+        e = -1;
+    } else {
+        execvp(argv[0], argv);
+        e = errno;
+    }
+    while (write(report_fd, &e, sizeof e) < 0 && errno == EINTR)
+        ;
+    _exit(127);
+}
+
+int rb_time(const char *dir, double timeout_s, char **argv, char *err, size_t len)
+{
+    struct sigaction sa;
+    struct itimerval it;
+    struct timespec t0, t1;
+    struct rusage ru;
+    struct json j;
+    int report[2], st = 0, e = 0, rc;
+    ssize_t n;
+    pid_t pid;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;   /* no SA_RESTART: the alarm interrupts waitpid */
+    sigaction(SIGALRM, &sa, NULL);
+    if (pipe2(report, O_CLOEXEC) != 0) {
+        snprintf(err, len, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    fflush(stdout);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    pid = fork();
+    if (pid < 0) {
+        snprintf(err, len, "fork: %s", strerror(errno));
+        close(report[0]);
+        close(report[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(report[0]);
+        timed_child(dir, argv, report[1]);
+    }
+    close(report[1]);
+    setpgid(pid, pid);          /* as the child does: whichever runs first */
+    memset(&it, 0, sizeof it);
+    it.it_value.tv_sec = (time_t)timeout_s;
+    it.it_value.tv_usec = (suseconds_t)((timeout_s - (double)(time_t)timeout_s) * 1e6);
+    setitimer(ITIMER_REAL, &it, NULL);
+    while (waitpid(pid, &st, 0) < 0) {
+        if (errno != EINTR)
+            break;
+        if (timed_out)
+            kill(-pid, SIGKILL);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    memset(&it, 0, sizeof it);
+    setitimer(ITIMER_REAL, &it, NULL);
+    kill(-pid, SIGKILL);        /* what the command left running in its group */
+    do
+        n = read(report[0], &e, sizeof e);
+    while (n < 0 && errno == EINTR);
+    close(report[0]);
+    if (n == (ssize_t)sizeof e) {
+        if (e < 0)
+            snprintf(err, len, "%s: cannot set up its streams or its directory", argv[0]);
+        else
+            snprintf(err, len, "%s: cannot run it (%s)", argv[0], strerror(e));
+        return -1;
+    }
+    if (timed_out) {
+        snprintf(err, len, "the command did not finish within %g s: killed", timeout_s);
+        return -1;
+    }
+    getrusage(RUSAGE_CHILDREN, &ru);
+    json_init(&j);
+    json_obj_begin(&j);
+    json_kstr(&j, "type", "time");
+    json_kint(&j, "exit_code", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    json_kint(&j, "signal", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    json_kdouble(&j, "wall_s", seconds_between(&t0, &t1));
+    rb_json_rusage(&j, &ru);
+    json_obj_end(&j);
+    rc = json_emit(&j);
+    json_free(&j);
+    if (rc != 0)
+        snprintf(err, len, "cannot write to stdout");
     return rc;
 }

@@ -12,4 +12,10 @@
  * timeout_s and was killed, or stdout failed). */
 int rb_count(const char *dir, double timeout_s, char **argv, char *err, size_t len);
 
+/* Runs argv as rb_count does but untraced, in a process group of its own,
+ * and writes one `time` record: its wall time and the rusage of it and the
+ * descendants it waited for.  A timeout, or the command's end, kills what is
+ * left of its process group.  0, or -1 with err filled. */
+int rb_time(const char *dir, double timeout_s, char **argv, char *err, size_t len);
+
 #endif

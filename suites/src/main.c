@@ -8,6 +8,7 @@
  *   ringbench-bench version
  *   ringbench-bench probe
  *   ringbench-bench count [--dir D] [--timeout S] -- CMD [ARG]...
+ *   ringbench-bench time [--dir D] [--timeout S] -- CMD [ARG]...
  *
  * Parsing is strict; every usage error is an `error` record, one stderr line
  * and exit code 2.  Only this file and the driver print or pick exit codes.
@@ -377,7 +378,9 @@ static int cmd_probe(void)
 
 #define COUNT_TIMEOUT_S 600.0
 
-static int cmd_count(int argc, char **argv)
+/* count and time: [--dir D] [--timeout S] -- CMD [ARG]... */
+static int cmd_command(int argc, char **argv, const char *name,
+                       int (*fn)(const char *, double, char **, char *, size_t))
 {
     const char *dir = ".", *v;
     double timeout_s = COUNT_TIMEOUT_S;
@@ -395,13 +398,14 @@ static int cmd_count(int argc, char **argv)
             if (parse_seconds(v, &timeout_s) != 0 || timeout_s > 86400)
                 return usage("--timeout %s: expected seconds, more than 0, at most 86400", v);
         } else {
-            return usage("count: unexpected argument '%s' (the command follows --)", argv[i]);
+            return usage("%s: unexpected argument '%s' (the command follows --)", name, argv[i]);
         }
     }
     if (i + 1 >= argc)
-        return usage("count: missing command: count [--dir D] [--timeout S] -- CMD [ARG]...");
-    if (rb_count(dir, timeout_s, argv + i + 1, err, sizeof err) != 0)
-        return runtime_error(err[0] ? err : "count failed");
+        return usage("%s: missing command: %s [--dir D] [--timeout S] -- CMD [ARG]...", name,
+                     name);
+    if (fn(dir, timeout_s, argv + i + 1, err, sizeof err) != 0)
+        return runtime_error(err[0] ? err : "the command failed");
     return RB_EXIT_OK;
 }
 
@@ -412,13 +416,15 @@ int main(int argc, char **argv)
         return RB_EXIT_OK;
     signal(SIGPIPE, SIG_IGN);
     if (argc < 2)
-        return usage("missing command: list, run, count, noop, version or probe");
+        return usage("missing command: list, run, count, time, noop, version or probe");
     if (strcmp(argv[1], "run") == 0)
         return cmd_run(argc - 2, argv + 2);
     if (strcmp(argv[1], "list") == 0)
         return cmd_list(argc - 2, argv + 2);
     if (strcmp(argv[1], "count") == 0)
-        return cmd_count(argc - 2, argv + 2);
+        return cmd_command(argc - 2, argv + 2, "count", rb_count);
+    if (strcmp(argv[1], "time") == 0)
+        return cmd_command(argc - 2, argv + 2, "time", rb_time);
     if (strcmp(argv[1], "version") == 0) {
         if (argc != 2)
             return usage("version: unexpected argument '%s'", argv[2]);
