@@ -25,6 +25,7 @@ REQUIRED = {
     "io": {"io-pread", "io-write-sync", "io-direct-read"},
     "net": {"net-tcp-rr", "net-udp-rr"},
     "memory": {"mem-chase-4k", "mem-chase-huge", "mem-copy"},
+    "cpu": {"cpu-int"},
 }
 MECHANISMS = {
     "ring-transition",
@@ -36,6 +37,7 @@ MECHANISMS = {
     "device-emulation",
     "network-stack",
     "memory-access",
+    "user-code",
 }
 
 

@@ -87,4 +87,9 @@ int mem_copy_setup(struct ctx *c);
 void mem_copy_run(struct ctx *c, uint64_t n);
 void mem_teardown(struct ctx *c);
 
+/* bench_cpu.c */
+int cpu_int_setup(struct ctx *c);
+void cpu_int_run(struct ctx *c, uint64_t n);
+void cpu_teardown(struct ctx *c);
+
 #endif
