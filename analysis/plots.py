@@ -515,3 +515,86 @@ def write_all(
     if not mech.empty and mech["cost_ns"].notna().any():
         written += mechanism_breakdown(mech, out_dir)
     return written
+
+
+# --- real workloads (analysis.workloads) -------------------------------------
+
+
+def workload_scatter_figure(rows: pd.DataFrame) -> Figure:
+    """Predicted against measured, log-log, one colour per environment, the identity line
+    and the 25% band; each point's whiskers its two 95% intervals."""
+    done = rows[np.isfinite(rows["measured_s"].astype(float))]
+    fig = Figure(figsize=(6.5, 6))
+    ax = fig.add_subplot()
+    if done.empty:
+        ax.text(0.5, 0.5, "no workload measured", ha="center", transform=ax.transAxes)
+        return fig
+    colours = colormaps["tab10"]
+    for i, (host, g) in enumerate(done.groupby("host", sort=True)):
+        ax.errorbar(
+            g["measured_s"],
+            g["predicted_s"],
+            xerr=[g["measured_s"] - g["measured_low_s"], g["measured_high_s"] - g["measured_s"]],
+            yerr=[
+                (g["predicted_s"] - g["predicted_low_s"]).clip(lower=0),
+                (g["predicted_high_s"] - g["predicted_s"]).clip(lower=0),
+            ],
+            fmt="o",
+            color=colours(i % 10),
+            label=str(host),
+            capsize=2,
+        )
+        for _, r in g.iterrows():
+            ax.annotate(str(r["workload"]), (r["measured_s"], r["predicted_s"]), fontsize=6,
+                        xytext=(3, 3), textcoords="offset points")  # fmt: skip
+    values = pd.concat([done["measured_s"], done["predicted_s"]]).astype(float)
+    values = values[values > 0]
+    low, high = float(values.min()) / 1.5, float(values.max()) * 1.5
+    line = np.geomspace(low, high, 50)
+    ax.plot(line, line, color="black", linewidth=0.8, label="predicted = measured")
+    ax.fill_between(line, line / 1.25, line * 1.25, color="grey", alpha=0.15, label="within 25%")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(low, high)
+    ax.set_ylim(low, high)
+    ax.set_xlabel("measured (s)")
+    ax.set_ylabel("predicted from the baseline's counts (s)")
+    ax.legend(fontsize=7)
+    ax.set_title("real workloads: predicted against measured")
+    fig.tight_layout()
+    return fig
+
+
+def workload_terms_figure(rows: pd.DataFrame) -> Figure:
+    """Per environment, one stacked bar per workload: the baseline's time, then each term
+    the model adds (negative terms below the axis), beside a dot at the measured time."""
+    hosts = sorted(rows["host"].astype(str).unique())
+    fig = Figure(figsize=(11, 3.2 * max(1, len(hosts))))
+    if not hosts:
+        return fig
+    events = list(dict.fromkeys(t["event"] for terms in rows["terms"] for t in terms))
+    colours = {e: colormaps["tab20"](i % 20) for i, e in enumerate(["baseline", *events])}
+    for k, host in enumerate(hosts):
+        ax = fig.add_subplot(len(hosts), 1, k + 1)
+        g = rows[rows["host"] == host].reset_index(drop=True)
+        x = np.arange(len(g))
+        up, down = g["baseline_s"].to_numpy(dtype=float), np.zeros(len(g))
+        ax.bar(x, up, color=colours["baseline"], label="baseline's time")
+        for event in events:
+            seconds = np.array(
+                [next((t["seconds"] for t in terms if t["event"] == event), 0.0)
+                 for terms in g["terms"]], dtype=float,
+            )  # fmt: skip
+            pos, neg = seconds.clip(min=0), seconds.clip(max=0)
+            ax.bar(x, pos, bottom=up, color=colours[event], label=event)
+            ax.bar(x, neg, bottom=down, color=colours[event])
+            up, down = up + pos, down + neg
+        ax.plot(x, g["measured_s"], "k_", markersize=18, mew=2, label="measured")
+        ax.set_xticks(x, g["workload"].astype(str), fontsize=8)
+        ax.set_ylabel(f"{host} (s)")
+        ax.axhline(0, color="black", linewidth=0.5)
+        if k == 0:
+            ax.legend(fontsize=6, ncol=4, loc="upper left")
+    fig.suptitle("what each term adds to the baseline's time")
+    fig.tight_layout()
+    return fig

@@ -4,7 +4,8 @@
 nbclient in a fresh kernel, its inputs injected after the cell tagged
 ``parameters`` (papermill's convention, so papermill runs them unchanged),
 and writes ``<out>/<run-id>/``: ``overhead.html``, one ``host-<name>.html``
-per host, ``regressions.html`` and an ``index.html`` that links them, every
+per host, ``regressions.html``, ``workloads.html`` where ``ringbench workload``
+measured real programs in the run, and an ``index.html`` that links them, every
 figure embedded as data, so the folder opens from ``file://`` or publishes
 as it is. A failing cell stops the rendering with :class:`ReportError`,
 which names the notebook, the cell and the error.
@@ -39,7 +40,7 @@ from ringbench import __version__
 from ringbench.errors import UserError
 from ringbench.files import atomic_write_text
 from ringbench.progress import SILENT, Level, Progress
-from ringbench.results import ResultStore, host_file_key, host_file_problem
+from ringbench.results import ResultStore, RunDir, host_file_key, host_file_problem
 from ringbench.results.text import one_line, printable
 
 REPORT_FORMAT = 1
@@ -161,6 +162,10 @@ def pages(run: Path, compare_with: Sequence[Path], results: Path) -> list[Page]:
     out.append(
         Page("regressions.ipynb", "regressions.html", "Regressions", {"runs": history, **common})
     )
+    if RunDir(run).workloads_dir.is_dir():  # ringbench workload measured real programs here
+        out.append(
+            Page("workloads.ipynb", "workloads.html", "Workloads", {"runs": [str(run)], **common})
+        )
     return out
 
 

@@ -72,6 +72,19 @@ class CommandCount:
     def succeeded(self) -> bool:
         return self.exit_code == 0 and self.signal == 0
 
+    def record(self) -> dict[str, Any]:
+        """The harness's ``count`` record again (what :func:`parse_count_output` reads)."""
+        rusage = {k: int(v) if k in RUSAGE_COUNTS else v for k, v in self.rusage.items()}
+        return {
+            "type": "count",
+            "exit_code": self.exit_code,
+            "signal": self.signal,
+            "wall_s": self.wall_s,
+            "by_number": [[nr, n] for nr, n in sorted(self.by_number.items())],
+            **self.counts,
+            **rusage,
+        }
+
 
 def _uint(rec: dict[str, Any], key: str, line: int) -> int:
     value = _get(rec, key, int, line)
@@ -115,6 +128,12 @@ class CommandTime:
     @property
     def succeeded(self) -> bool:
         return self.exit_code == 0 and self.signal == 0
+
+    def record(self) -> dict[str, Any]:
+        """The harness's ``time`` record again (what :func:`parse_time_output` reads)."""
+        rusage = {k: int(v) if k in RUSAGE_COUNTS else v for k, v in self.rusage.items()}
+        return {"type": "time", "exit_code": self.exit_code, "signal": self.signal,
+                "wall_s": self.wall_s, **rusage}  # fmt: skip
 
 
 def parse_time_output(text: str) -> CommandTime:

@@ -25,7 +25,7 @@ REQUIRED = {
     "io": {"io-pread", "io-write-sync", "io-direct-read"},
     "net": {"net-tcp-rr", "net-udp-rr"},
     "memory": {"mem-chase-4k", "mem-chase-huge", "mem-copy"},
-    "cpu": {"cpu-int"},
+    "cpu": {"cpu-user"},
 }
 MECHANISMS = {
     "ring-transition",

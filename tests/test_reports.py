@@ -22,7 +22,12 @@ BENCHES = ["--bench", "syscall-null", "--bench", "trap-cpuid", "--bench", "fault
 
 def test_notebooks_are_stored_without_outputs() -> None:
     books = sorted(HERE.glob("*.ipynb"))
-    assert {b.name for b in books} == {"overhead.ipynb", "host.ipynb", "regressions.ipynb"}
+    assert {b.name for b in books} == {
+        "overhead.ipynb",
+        "host.ipynb",
+        "regressions.ipynb",
+        "workloads.ipynb",
+    }
     for book in books:
         nb = nbformat.read(book, as_version=4)
         assert dirty_cells(nb) == [], book

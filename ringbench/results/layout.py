@@ -52,6 +52,7 @@ HOSTS = "hosts"  # <run>/hosts/<host>.json: the pyperf suites
 PROBES = "probes"  # <run>/probes/<host>.json: the probe documents
 SUFFIX = ".json"
 ANALYSIS = "analysis"
+WORKLOADS = "workloads"  # <run>/workloads/<host>.json: the real workloads' timed runs
 # Format 1 (read only): <run>/<host>.json and <run>/<host>.probe.json
 LEGACY_PROBE_SUFFIX = ".probe.json"
 SUITE_SUFFIX = SUFFIX
@@ -211,6 +212,33 @@ class RunDir:
     @property
     def probes_dir(self) -> Path:
         return self.path / PROBES
+
+    @property
+    def workloads_dir(self) -> Path:
+        """``workloads/``: per host, the real workloads' timed runs (a pyperf suite,
+        ``<host>.json``) and their counts (``<host>.counts.json``), ``ringbench workload``."""
+        return self.path / WORKLOADS
+
+    def write_workloads(self, host: str, benchmarks: Iterable[pyperf.Benchmark]) -> Path | None:
+        """(Re)write the host's workload suite (``workloads/<host>.json``); None when empty."""
+        chosen = list(benchmarks)
+        if not chosen:
+            return None
+        self.workloads_dir.mkdir(exist_ok=True)
+        path = self._writable(self.workloads_dir, host)
+        suite = pyperf.BenchmarkSuite(chosen)
+        atomic_write(path, lambda fp: suite.dump(fp, compact=False))
+        return path
+
+    def workload_suites(self) -> dict[str, Path]:
+        """host -> its workload suite, for the hosts that have one."""
+        if not self.workloads_dir.is_dir():
+            return {}
+        return {
+            p.name.removesuffix(SUFFIX): p
+            for p in sorted(self.workloads_dir.iterdir())
+            if p.name.endswith(SUFFIX) and not p.name.endswith(".counts" + SUFFIX)
+        }
 
     def is_run(self) -> bool:
         return self.manifest_path.is_file()

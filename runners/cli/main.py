@@ -33,10 +33,10 @@ from rich.console import Console
 
 from ringbench import __version__
 from ringbench.errors import HostError, Interrupted, UserError
-from runners.cli import analysis, build, hosts, lab, reports, run
+from runners.cli import analysis, build, hosts, lab, reports, run, workload
 from runners.cli.common import ExitCode, Parser, make_console, say
 
-COMMAND_GROUPS = (build, run, hosts, lab, analysis, reports)
+COMMAND_GROUPS = (build, run, hosts, lab, analysis, reports, workload)
 # Signals that stop a command as Ctrl-C does (SIGINT is Python's KeyboardInterrupt already).
 STOPPING = (signal.SIGTERM, signal.SIGHUP)
 

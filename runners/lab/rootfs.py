@@ -32,12 +32,22 @@ from ringbench.progress import Progress
 from runners.lab import guestfiles
 from runners.lab.paths import LabPaths, private_dir
 from runners.lab.procs import LabError, run_cmd
+from suites.workloads import load_workloads
 
 SUITE = "bookworm"
 # systemd gives the guests systemd-detect-virt, which the probe reads (real hosts have it);
 # the guests still boot the lab's own small init. linux-perf gives every host an
 # independent tool to hold ringbench's figures against (benchmarks/lab_reference.py).
-INCLUDE = ("openssh-server", "kmod", "iproute2", "systemd", "procps", "linux-perf")
+# The shipped workloads' programs (suites/workloads.toml: gcc, sqlite3, python3 ...) run in
+# every guest, so their packages are in the recipe.
+INCLUDE = tuple(
+    dict.fromkeys(
+        (
+            *("openssh-server", "kmod", "iproute2", "systemd", "procps", "linux-perf"),
+            *(p for w in load_workloads() for p in w.packages),
+        )
+    )
+)
 MIRROR = "http://deb.debian.org/debian"
 GUEST_MODULES = ("virtio_net",)
 IMAGE_SIZE = "2G"

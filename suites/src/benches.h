@@ -88,8 +88,8 @@ void mem_copy_run(struct ctx *c, uint64_t n);
 void mem_teardown(struct ctx *c);
 
 /* bench_cpu.c */
-int cpu_int_setup(struct ctx *c);
-void cpu_int_run(struct ctx *c, uint64_t n);
+int cpu_user_setup(struct ctx *c);
+void cpu_user_run(struct ctx *c, uint64_t n);
 void cpu_teardown(struct ctx *c);
 
 #endif
