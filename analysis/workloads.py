@@ -565,10 +565,19 @@ def explain(row: Mapping[str, Any], prices: Prices) -> str:
     causes.sort(key=lambda c: -abs(c[0]))
     text = f"{miss:+.2f} s missed ({miss / measured:+.0%} of the measured time)"
     covered = sum(c[0] for c in causes)
-    named = "; ".join(
-        f"{name} {host_count:,.0f} against {base_count:,.0f} ({seconds:+.2f} s)"
-        for seconds, name, base_count, host_count in causes[:3]
-    )
+    slowdown = prices.user_slowdown(str(row["host"]), str(row["baseline"]))
+    speed = 1 + (slowdown[0] if slowdown else 0.0)
+
+    def said(seconds: float, name: str, base_count: float, host_count: float) -> str:
+        if name == "user CPU":  # the guest kernel's own accounting of its user time
+            return (
+                f"user CPU {host_count:.2f} s against the {base_count * speed:.2f} s the "
+                f"model gave it ({base_count:.2f} s x{speed:.2f} from {USER_CODE}), "
+                f"{seconds:+.2f} s"
+            )
+        return f"{name} {host_count:,.0f} against {base_count:,.0f} ({seconds:+.2f} s)"
+
+    named = "; ".join(said(*c) for c in causes[:3])
     if causes and abs(covered) >= EXPLAINED * abs(miss):
         return (
             f"{text}: the host's own counts differ from the baseline's ({named}), "

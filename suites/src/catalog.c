@@ -56,6 +56,12 @@ static const struct param chase_huge_params[] = {
     { NULL, 0, NULL, 0, 0, 0 },
 };
 
+static const struct param cpu_params[] = {
+    { "table_bytes", 16 * KIB, "size of the table the program loads from and stores to (a power "
+      "of two)", 4 * KIB, 1ll << 30, 4 * KIB },
+    { NULL, 0, NULL, 0, 0, 0 },
+};
+
 static const struct param copy_params[] = {
     { "size_bytes", 64 * MIB, "size of the source and of the destination", MIB, BIG, MIB },
     { NULL, 0, NULL, 0, 0, 0 },
@@ -195,10 +201,10 @@ const struct bench rb_benches[] = {
       copy_params, 0, ALWAYS, mem_copy_setup, NULL, mem_copy_run, NULL, mem_teardown },
 
     { "cpu-user", "cpu", "user-code", "s/op",
-      "64 instructions of a bytecode interpreter over a 16 KiB table (loads, stores, "
-      "arithmetic, branches, an indirect jump each, calls through pointers): user code "
-      "alone, no system call or fault",
-      NULL, 0, ALWAYS, cpu_user_setup, NULL, cpu_user_run, NULL, cpu_teardown },
+      "64 instructions of a bytecode interpreter over a 16 KiB table (loads, stores, integer "
+      "and floating-point arithmetic, branches, an indirect jump each, calls through "
+      "pointers): user code alone, no system call or fault",
+      cpu_params, 0, ALWAYS, cpu_user_setup, NULL, cpu_user_run, NULL, cpu_teardown },
 };
 
 const size_t rb_nbenches = sizeof rb_benches / sizeof rb_benches[0];
