@@ -179,17 +179,24 @@ def run_tasks(
     *,
     count_on: Sequence[str] | None = None,
     progress: Progress = SILENT,
+    results: dict[tuple[str, str], HostResult] | None = None,
 ) -> dict[tuple[str, str], HostResult]:
     """Every task on every session's host: counted once (on ``count_on``, default every
-    host), then ``repetitions`` timed runs taking turns across the hosts."""
-    results: dict[tuple[str, str], HostResult] = {}
+    host), then ``repetitions`` timed runs taking turns across the hosts. ``results``, when
+    given, is filled as the runs end, so that what was measured before an interruption
+    is the caller's to keep."""
+    results = {} if results is None else results
     counting = list(sessions) if count_on is None else list(count_on)
     steps = len(tasks) * (len([h for h in sessions if h in counting]) + repetitions * len(sessions))
     progress.start(PROGRESS_TASK, "workloads", total=steps)
     for task in tasks:
         for name, session in sessions.items():
             result = results[(task.name, name)] = HostResult(name, task.name)
-            lacking = session.missing(task.programs) if task.programs else []
+            try:
+                lacking = session.missing(task.programs)
+            except HostError as exc:
+                result.failed = f"{task.name} on {name}: {exc}"
+                continue
             if lacking:
                 packages = ", ".join(task.packages) or "its programs"
                 result.skipped = f"{', '.join(lacking)} not found: install {packages}"

@@ -25,7 +25,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ringbench.errors import HostError, UserError
+from ringbench.errors import HostError, Interrupted, UserError
 from ringbench.files import atomic_write_json
 from ringbench.results import ResultStore
 from ringbench.results.text import printable
@@ -155,8 +155,14 @@ def cmd_workload(
         f"priced by run {run_dir.run_id}",
     )
     info = build()
-    found = _measure(console, chosen, info, connect_options or ConnectOptions(), tasks,
-                     repetitions, count_on)  # fmt: skip
+    found: dict[tuple[str, str], HostResult] = {}
+    try:
+        _measure(console, chosen, info, connect_options or ConnectOptions(), tasks,
+                 repetitions, count_on, found)  # fmt: skip
+    except (Interrupted, KeyboardInterrupt):
+        if not command:  # what was measured before the interruption is kept
+            store(run_dir, {k: r for k, r in found.items() if r.times or r.count})
+        raise
     from analysis.workloads import predictions, read_measurements
 
     if command:
@@ -191,7 +197,8 @@ def _measure(
     tasks: Sequence[Task],
     repetitions: int,
     count_on: Sequence[str] | None,
-) -> dict[tuple[str, str], HostResult]:
+    found: dict[tuple[str, str], HostResult],
+) -> None:
     sessions: dict[str, HostSession] = {}
     try:
         for host in hosts:
@@ -200,7 +207,9 @@ def _measure(
             except HostError as exc:
                 say(console, f"{host.name}: left out: {printable(str(exc))}", "yellow")
         with LiveProgress(console) as progress:
-            return run_tasks(sessions, tasks, repetitions, count_on=count_on, progress=progress)
+            run_tasks(
+                sessions, tasks, repetitions, count_on=count_on, progress=progress, results=found
+            )
     finally:
         for session in sessions.values():
             session.close()
