@@ -18,8 +18,11 @@ from ringbench.errors import UserError
 from ringbench.results import RunDir
 from runners.cli import main
 from runners.cli.workload import cmd_workload
-from runners.workloads import read_counts_document
+from runners.plan import LOCAL_HOST, ConnectOptions
+from runners.workloads import HostResult, HostSession, Task, read_counts_document, run_tasks
 from suites.build import BuildInfo
+from suites.counting import CommandTime
+from suites.workloads import load_workloads
 from tests.sshd import Sshd, inventory_lines
 
 REPORTS = Path(__file__).resolve().parent.parent / "reports"
@@ -147,3 +150,30 @@ def test_no_run_to_price_with_is_one_line(tmp_path: Path) -> None:
     inv.write_text("all:\n  hosts:\n    native:\n      ansible_connection: local\n")
     with pytest.raises(UserError, match="run 'ringbench run' first"):
         cmd_workload(Console(), inventory=[inv], results=tmp_path / "none")
+
+
+class InterruptedOnTheSecondRepetition(HostSession):
+    """A FAKE fault: a real local session whose second timed run is interrupted (Ctrl-C
+    at a chosen moment cannot be produced for real on demand)."""
+
+    calls = 0
+
+    def timed(self, task: Task) -> CommandTime:
+        type(self).calls += 1
+        if type(self).calls == 2:
+            raise KeyboardInterrupt
+        return super().timed(task)
+
+
+def test_what_was_measured_before_an_interruption_is_kept(harness: BuildInfo) -> None:
+    session = InterruptedOnTheSecondRepetition(LOCAL_HOST, harness, ConnectOptions())
+    (spawn,) = [Task.of(w) for w in load_workloads() if w.name == "spawn"]
+    found: dict[tuple[str, str], HostResult] = {}
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_tasks({LOCAL_HOST.name: session}, [spawn], 3, results=found)
+    finally:
+        session.close()
+    (result,) = found.values()
+    assert result.count is not None and result.count["forks"] >= 300
+    assert len(result.times) == 1 and result.times[0].succeeded
