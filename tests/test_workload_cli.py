@@ -177,3 +177,24 @@ def test_what_was_measured_before_an_interruption_is_kept(harness: BuildInfo) ->
     (result,) = found.values()
     assert result.count is not None and result.count["forks"] >= 300
     assert len(result.times) == 1 and result.times[0].succeeded
+
+
+def test_a_host_that_cannot_be_reached_is_left_out_in_one_line(
+    priced: tuple[Path, Path, RunDir], tmp_path: Path
+) -> None:
+    """The guest's sshd port closed: the guest is left out with one line, the baseline is
+    still measured and stored, the exit code says something failed."""
+    inv, results, run = priced
+    text = inv.read_text()
+    port = next(line.split(":")[1].strip() for line in text.splitlines() if "ansible_port" in line)
+    dead = tmp_path / "dead.yaml"
+    dead.write_text(text.replace(f"ansible_port: {port}", "ansible_port: 1"))
+    console = Console(record=True, width=200)
+    code = cmd_workload(
+        console, inventory=[dead], results=results, workload_names=["compute"], repetitions=1
+    )
+    assert code == 1
+    out = console.export_text()
+    assert "guest: left out:" in out
+    assert (run.workloads_dir / "native.json").exists()
+    assert not (run.workloads_dir / "guest.json").exists()

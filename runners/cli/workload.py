@@ -157,8 +157,8 @@ def cmd_workload(
     info = build()
     found: dict[tuple[str, str], HostResult] = {}
     try:
-        _measure(console, chosen, info, connect_options or ConnectOptions(), tasks,
-                 repetitions, count_on, found)  # fmt: skip
+        left_out = _measure(console, chosen, info, connect_options or ConnectOptions(), tasks,
+                            repetitions, count_on, found)  # fmt: skip
     except (Interrupted, KeyboardInterrupt):
         if not command:  # what was measured before the interruption is kept
             store(run_dir, {k: r for k, r in found.items() if r.times or r.count})
@@ -181,7 +181,7 @@ def cmd_workload(
         run_dir.analysis_dir.mkdir(exist_ok=True)
         atomic_write_json(path, document(run_dir.run_id, rows))
         say(console, f"wrote {path}")
-    failed = any(r.failed for r in found.values())
+    failed = left_out or any(r.failed for r in found.values())
     return ExitCode.FAILED if failed else ExitCode.OK
 
 
@@ -198,7 +198,9 @@ def _measure(
     repetitions: int,
     count_on: Sequence[str] | None,
     found: dict[tuple[str, str], HostResult],
-) -> None:
+) -> int:
+    """Open a session on every host (one that cannot be reached or deployed to is left
+    out, one line), run the tasks on the others into ``found``; how many were left out."""
     sessions: dict[str, HostSession] = {}
     try:
         for host in hosts:
@@ -210,6 +212,7 @@ def _measure(
             run_tasks(
                 sessions, tasks, repetitions, count_on=count_on, progress=progress, results=found
             )
+        return len(hosts) - len(sessions)
     finally:
         for session in sessions.values():
             session.close()
