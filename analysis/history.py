@@ -171,6 +171,18 @@ def run_facts(df: pd.DataFrame) -> pd.DataFrame:
     return facts[columns].astype(str).reset_index(drop=True)
 
 
+def baselines(df: pd.DataFrame) -> dict[str, str]:
+    """host -> its baseline host in this run (one run's tidy frame), for the hosts that
+    have one measured in it."""
+    facts = run_facts(df)
+    present = set(facts["host"])
+    return {
+        str(h): str(g)
+        for h, g in zip(facts["host"], facts["baseline"], strict=True)
+        if g and g != h and g in present
+    }
+
+
 def figure_params(df: pd.DataFrame) -> pd.DataFrame:
     """One row per (host, benchmark) of a tidy frame (one run): its ``params`` string."""
     if df.empty:

@@ -118,7 +118,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.history import FACTS, figure_params, run_facts
+from analysis.history import FACTS, baselines, figure_params, run_facts
 from analysis.overhead import compare
 from analysis.stats import bootstrap, ratio_columns
 from analysis.validity import COLUMNS as FINDING_COLUMNS
@@ -287,17 +287,6 @@ def _run_id(df: pd.DataFrame) -> str:
     return str(df["run"].iat[0]) if len(df) else ""
 
 
-def _baselines(df: pd.DataFrame) -> dict[str, str]:
-    """host -> its baseline host in this run, for hosts that have one measured in it."""
-    facts = run_facts(df)
-    present = set(facts["host"])
-    return {
-        str(h): str(g)
-        for h, g in zip(facts["host"], facts["baseline"], strict=True)
-        if g and g != h and g in present
-    }
-
-
 def _figure_view(
     compared: pd.DataFrame, base: dict[Key, pd.Series], current: dict[Key, pd.Series]
 ) -> pd.DataFrame:
@@ -319,7 +308,7 @@ def _ratio_view(
     """One row per (host, benchmark) whose host has the same baseline host in both runs,
     every side measured: the two runs' ratios host / baseline host, their change with a
     bootstrap interval (the four groups' replicates, independent), the paired test."""
-    pairs_b, pairs_a = _baselines(df_current), _baselines(df_base)
+    pairs_b, pairs_a = baselines(df_current), baselines(df_base)
     wanted = []
     for r in records(compared):
         host, bench = str(r["host"]), str(r["benchmark"])

@@ -192,7 +192,9 @@ def _median_inverses(n: int) -> tuple[_InverseCdf, _InverseCdf]:
     return _InverseCdf.of(low), _InverseCdf.of(high)
 
 
-def _group_seed(seed: int, key: tuple[str, ...]) -> list[int]:
+def group_seed(seed: int, key: tuple[str, ...]) -> list[int]:
+    """The seed of a group's draws: ``seed`` and a checksum of its key, so a group draws
+    the same whatever else is drawn beside it."""
     return [seed, zlib.crc32("\x1f".join(key).encode())]
 
 
@@ -250,7 +252,7 @@ def bootstrap(
         n = int(g_nproc[g])
         key = tuple(key_strings[g])
         seeds.append(
-            (_group_seed(seed, ("processes", *(key[i] for i in paired))), _group_seed(seed, key))
+            (group_seed(seed, ("processes", *(key[i] for i in paired))), group_seed(seed, key))
         )
         drawn_numbers = (*seeds[-1][0], n)
         if drawn_numbers not in picks:

@@ -44,7 +44,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from analysis.stats import LEVEL, N_BOOT, SEED, Bootstrap, bootstrap, interval
+from analysis.history import baselines
+from analysis.stats import LEVEL, N_BOOT, SEED, Bootstrap, bootstrap, group_seed, interval
 from ringbench.errors import UserError
 from ringbench.results import RunDir
 from ringbench.results.text import one_line
@@ -260,10 +261,6 @@ def _median_replicates(values: Sequence[float], n_boot: int, seed: Iterable[int]
     return np.asarray(np.median(v[picks], axis=1), dtype=np.float64)
 
 
-def _seed(*words: str) -> list[int]:
-    return [SEED, *(sum(ord(c) * 31**i for i, c in enumerate(w)) % 2**32 for w in words)]
-
-
 ROW_COLUMNS = [
     "workload",
     "host",
@@ -293,7 +290,7 @@ def predict(
     """One prediction: its row (:data:`ROW_COLUMNS`) and its terms (one per event class:
     ``count``, ``added_s`` per event, ``seconds`` with its interval)."""
     n = prices.n_boot
-    base_reps = _median_replicates(baseline_times, n, _seed(workload, baseline))
+    base_reps = _median_replicates(baseline_times, n, group_seed(SEED, (workload, baseline)))
     base_s = float(np.median(baseline_times)) if len(baseline_times) else math.nan
     total, total_reps = base_s, base_reps.copy()
     terms: list[dict[str, Any]] = []
@@ -320,7 +317,7 @@ def predict(
     low, high = interval(total_reps[None, :], level)
     measured = np.asarray(measured_times, dtype=float)
     if len(measured):
-        m_reps = _median_replicates(measured_times, n, _seed(workload, host))
+        m_reps = _median_replicates(measured_times, n, group_seed(SEED, (workload, host)))
         m_low, m_high = interval(m_reps[None, :], level)
         measured_s, mlo, mhi = float(np.median(measured)), float(m_low[0]), float(m_high[0])
     else:
@@ -494,11 +491,10 @@ def predictions(
     with ``terms`` and the host's own ``host_counts``: every class where it was counted
     too, its context switches and user CPU from its timed runs where it was not)."""
     prices = prices or Prices.of(df)
-    keys = df[["host", "baseline"]].astype(str).drop_duplicates()
-    baselines = {h: b for h, b in zip(keys["host"], keys["baseline"], strict=True) if b and b != h}
     rows = []
+    pairs = baselines(df)
     for workload in dict.fromkeys(w for w, _ in measured):
-        for host, baseline in baselines.items():
+        for host, baseline in pairs.items():
             base = measured.get((workload, baseline))
             if base is None or base.count is None or not base.times or base.failed:
                 continue

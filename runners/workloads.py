@@ -136,19 +136,19 @@ class HostSession:
         with contextlib.suppress(CommandError):
             self.conn.run(["rm", "-rf", "--", directory], timeout_s=COMMAND_TIMEOUT_S)
 
-    def timed(self, task: Task) -> CommandTime:
+    def _ran(self, task: Task, mode: str) -> str:
+        """The harness's output of one ``mode`` run of ``task`` in a fresh directory."""
         directory = self.prepared(task)
         try:
-            return parse_time_output(self._harness("time", directory, task.argv))
+            return self._harness(mode, directory, task.argv)
         finally:
             self.remove(directory)
 
+    def timed(self, task: Task) -> CommandTime:
+        return parse_time_output(self._ran(task, "time"))
+
     def counted(self, task: Task) -> CommandCount:
-        directory = self.prepared(task)
-        try:
-            return parse_count_output(self._harness("count", directory, task.argv))
-        finally:
-            self.remove(directory)
+        return parse_count_output(self._ran(task, "count"))
 
     def close(self) -> None:
         self.remove(self.scratch)

@@ -19,11 +19,16 @@ SYS_GETPPID = 110  # x86_64
 SYS_WRITE = 1
 
 
-def count(
-    harness: BuildInfo, *command: str, options: tuple[str, ...] = (), timeout: float = 60
+def harness_run(
+    harness: BuildInfo,
+    mode: str,
+    *command: str,
+    options: tuple[str, ...] = (),
+    timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
+    """``ringbench-bench MODE [OPTIONS] -- COMMAND`` (``count`` or ``time``), as it ended."""
     return subprocess.run(
-        [str(harness.path), "count", *options, "--", *command],
+        [str(harness.path), mode, *options, "--", *command],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -32,7 +37,7 @@ def count(
 
 
 def counted(harness: BuildInfo, *command: str, options: tuple[str, ...] = ()) -> CommandCount:
-    out = count(harness, *command, options=options)
+    out = harness_run(harness, "count", *command, options=options)
     assert out.returncode == 0, out.stderr
     assert out.stderr == ""
     return parse_count_output(out.stdout)
@@ -98,7 +103,7 @@ def test_the_command_gets_default_signal_dispositions(harness: BuildInfo) -> Non
 
 
 def test_a_command_that_does_not_finish_is_killed_with_one_line(harness: BuildInfo) -> None:
-    out = count(harness, "sleep", "30", options=("--timeout", "0.5"))
+    out = harness_run(harness, "count", "sleep", "30", options=("--timeout", "0.5"))
     assert out.returncode == 1
     assert out.stderr.strip() == (
         "ringbench-bench: error: the command (or a process it left running) "
@@ -109,7 +114,7 @@ def test_a_command_that_does_not_finish_is_killed_with_one_line(harness: BuildIn
 
 
 def test_a_command_that_cannot_run_is_one_line(harness: BuildInfo, workdir: Path) -> None:
-    out = count(harness, str(workdir / "no-such-program"))
+    out = harness_run(harness, "count", str(workdir / "no-such-program"))
     assert out.returncode == 1
     assert "cannot run it (not found or not executable)" in out.stderr
     assert len(out.stderr.splitlines()) == 1
@@ -175,13 +180,7 @@ def test_hostile_count_output_is_one_line(text: str, message: str) -> None:
 
 
 def timed(harness: BuildInfo, *command: str, options: tuple[str, ...] = ()) -> CommandTime:
-    out = subprocess.run(
-        [str(harness.path), "time", *options, "--", *command],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    out = harness_run(harness, "time", *command, options=options)
     assert out.returncode == 0, out.stderr
     return parse_time_output(out.stdout)
 
@@ -223,13 +222,7 @@ def test_time_kills_what_the_command_left_running(harness: BuildInfo, workdir: P
 def test_time_failures_are_one_line(
     harness: BuildInfo, command: tuple[str, ...], options: tuple[str, ...], message: str
 ) -> None:
-    out = subprocess.run(
-        [str(harness.path), "time", *options, "--", *command],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    out = harness_run(harness, "time", *command, options=options)
     assert out.returncode == 1
     assert out.stderr.strip() == f"ringbench-bench: error: {command[0]}: {message}" or (
         out.stderr.strip() == f"ringbench-bench: error: the command {message}"

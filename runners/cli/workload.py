@@ -118,8 +118,9 @@ def cmd_workload(
 
     run_dir = ResultStore(results).resolve(run)
     df = analysis.load(run_dir.path)
-    keys = df[["host", "baseline"]].astype(str).drop_duplicates()
-    baselines = {h: b for h, b in zip(keys["host"], keys["baseline"], strict=True) if b and b != h}
+    from analysis.history import baselines
+
+    pairs = baselines(df)
     measured_hosts = {str(h) for h in df["host"].unique()}
     inv = load_inventory(inventory)
     chosen = [h for h in inv.select(host_patterns) if h.name in measured_hosts]
@@ -130,7 +131,7 @@ def cmd_workload(
                 "(--hosts BASELINE)"
             )
         baseline = chosen[0].name
-        envs = [h for h, b in baselines.items() if b == baseline]
+        envs = [h for h, b in pairs.items() if b == baseline]
         if not envs:
             raise UserError(
                 f"{run_dir.run_id}: no host has {baseline} as its baseline: nothing to predict"
@@ -173,13 +174,14 @@ def cmd_workload(
         for line in store(run_dir, found):
             say(console, f"wrote {line}")
         rows = predictions(df, read_measurements(run_dir))
-    _print(console, rows)
-    if not command:
-        from analysis.workloads import document
+    from analysis.workloads import document
 
+    doc = document(run_dir.run_id, rows)
+    _print(console, rows, doc["summary"])
+    if not command:
         path = run_dir.analysis_dir / WORKLOADS_FILE
         run_dir.analysis_dir.mkdir(exist_ok=True)
-        atomic_write_json(path, document(run_dir.run_id, rows))
+        atomic_write_json(path, doc)
         say(console, f"wrote {path}")
     failed = left_out or any(r.failed for r in found.values())
     return ExitCode.FAILED if failed else ExitCode.OK
@@ -233,19 +235,13 @@ def _measured(found: dict[tuple[str, str], HostResult]) -> dict[tuple[str, str],
     }
 
 
-def _summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from analysis.workloads import document
-
-    return list(document("", rows)["summary"])
-
-
 def _interval(low: float, high: float) -> str:
     if not (math.isfinite(low) and math.isfinite(high)):
         return ""
     return f" [{format_seconds(low)}-{format_seconds(high)}]"
 
 
-def _print(console: Console, rows: list[dict[str, Any]]) -> None:
+def _print(console: Console, rows: list[dict[str, Any]], summary: list[dict[str, Any]]) -> None:
     from analysis.workloads import term_text
 
     table = Table(title="workloads: predicted from the baseline's counts, and measured")
@@ -275,7 +271,7 @@ def _print(console: Console, rows: list[dict[str, Any]]) -> None:
             "; ".join(term_text(t) for t in shown),
         )
     console.print(table)
-    for s in _summary(rows):
+    for s in summary:
         say(
             console,
             f"{s['host']}: {s['workloads']} workloads, median |error| "

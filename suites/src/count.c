@@ -182,14 +182,38 @@ static void kill_all(struct counts *k)
         kill(k->tasks[i].tid, SIGKILL);
 }
 
-static void child(const char *dir, char **argv)
+/* The command's side of the fork, for count and time alike: SIGPIPE at its
+ * default (ignored in the harness; an ignored signal survives exec), its
+ * streams on /dev/null, in dir.  0, or -1. */
+static int command_setup(const char *dir)
 {
     int fd = open("/dev/null", O_RDWR);
 
-    signal(SIGPIPE, SIG_DFL);   /* ignored in the harness; an ignored signal survives exec */
+    signal(SIGPIPE, SIG_DFL);
     if (fd < 0 || dup2(fd, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
-        _exit(126);
-    if (chdir(dir) != 0)
+        return -1;
+    return chdir(dir);
+}
+
+/* SIGALRM after timeout_s sets timed_out and interrupts waitpid (no
+ * SA_RESTART); 0 disarms.  Armed after the fork: a child inherits no timer. */
+static void alarm_after(double timeout_s)
+{
+    struct sigaction sa;
+    struct itimerval it;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
+    memset(&it, 0, sizeof it);
+    it.it_value.tv_sec = (time_t)timeout_s;
+    it.it_value.tv_usec = (suseconds_t)((timeout_s - (double)(time_t)timeout_s) * 1e6);
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void child(const char *dir, char **argv)
+{
+    if (command_setup(dir) != 0)
         _exit(126);
     if (ptrace(PTRACE_TRACEME, 0, 0, 0) != 0)
         _exit(125);
@@ -308,10 +332,8 @@ static void emit(struct json *j, const struct counts *k, int st, double wall_s)
 
 int rb_count(const char *dir, double timeout_s, char **argv, char *err, size_t len)
 {
-    struct sigaction sa;
-    struct itimerval it;
     struct counts *k = calloc(1, sizeof *k);
-    struct timespec t0, t1;
+    uint64_t t0, t1;
     struct json j;
     int st = 0, rc;
     pid_t pid;
@@ -320,10 +342,7 @@ int rb_count(const char *dir, double timeout_s, char **argv, char *err, size_t l
         snprintf(err, len, "out of memory");
         return -1;
     }
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_alarm;   /* no SA_RESTART: the alarm interrupts waitpid */
-    sigaction(SIGALRM, &sa, NULL);
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    t0 = rb_now_ns();
     pid = fork();
     if (pid < 0) {
         snprintf(err, len, "fork: %s", strerror(errno));
@@ -332,14 +351,10 @@ int rb_count(const char *dir, double timeout_s, char **argv, char *err, size_t l
     }
     if (pid == 0)
         child(dir, argv);
-    memset(&it, 0, sizeof it);
-    it.it_value.tv_sec = (time_t)timeout_s;
-    it.it_value.tv_usec = (suseconds_t)((timeout_s - (double)(time_t)timeout_s) * 1e6);
-    setitimer(ITIMER_REAL, &it, NULL);
+    alarm_after(timeout_s);
     rc = trace(k, pid, &st, err, len);
-    memset(&it, 0, sizeof it);
-    setitimer(ITIMER_REAL, &it, NULL);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    alarm_after(0);
+    t1 = rb_now_ns();
     if (rc != 0 && timed_out)
         snprintf(err, len, "the command (or a process it left running) did not finish "
                  "within %g s: killed", timeout_s);
@@ -349,7 +364,7 @@ int rb_count(const char *dir, double timeout_s, char **argv, char *err, size_t l
                                         : "cannot set up its directory or ptrace");
     if (rc == 0 && err[0] == '\0') {
         json_init(&j);
-        emit(&j, k, st, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9);
+        emit(&j, k, st, (double)(t1 - t0) * 1e-9);
         rc = json_emit(&j);
         json_free(&j);
         if (rc != 0)
@@ -363,20 +378,14 @@ int rb_count(const char *dir, double timeout_s, char **argv, char *err, size_t l
 
 /* --- time: the same command, untraced ------------------------------------ */
 
-static double seconds_between(const struct timespec *a, const struct timespec *b)
-{
-    return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) * 1e-9;
-}
-
 /* The timed child: its own process group (so that a timeout kills the tree),
  * streams on /dev/null; an exec that fails writes its errno on report_fd. */
 static void timed_child(const char *dir, char **argv, int report_fd)
 {
-    int fd = open("/dev/null", O_RDWR), e;
+    int e;
 
-    signal(SIGPIPE, SIG_DFL);
     setpgid(0, 0);
-    if (fd < 0 || dup2(fd, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0 || chdir(dir) != 0) {
+    if (command_setup(dir) != 0) {
         e = -1;
     } else {
         execvp(argv[0], argv);
@@ -389,24 +398,19 @@ static void timed_child(const char *dir, char **argv, int report_fd)
 
 int rb_time(const char *dir, double timeout_s, char **argv, char *err, size_t len)
 {
-    struct sigaction sa;
-    struct itimerval it;
-    struct timespec t0, t1;
+    uint64_t t0, t1;
     struct rusage ru;
     struct json j;
     int report[2], st = 0, e = 0, rc;
     ssize_t n;
     pid_t pid;
 
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_alarm;   /* no SA_RESTART: the alarm interrupts waitpid */
-    sigaction(SIGALRM, &sa, NULL);
     if (pipe2(report, O_CLOEXEC) != 0) {
         snprintf(err, len, "pipe: %s", strerror(errno));
         return -1;
     }
     fflush(stdout);
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    t0 = rb_now_ns();
     pid = fork();
     if (pid < 0) {
         snprintf(err, len, "fork: %s", strerror(errno));
@@ -420,19 +424,15 @@ int rb_time(const char *dir, double timeout_s, char **argv, char *err, size_t le
     }
     close(report[1]);
     setpgid(pid, pid);          /* as the child does: whichever runs first */
-    memset(&it, 0, sizeof it);
-    it.it_value.tv_sec = (time_t)timeout_s;
-    it.it_value.tv_usec = (suseconds_t)((timeout_s - (double)(time_t)timeout_s) * 1e6);
-    setitimer(ITIMER_REAL, &it, NULL);
+    alarm_after(timeout_s);
     while (waitpid(pid, &st, 0) < 0) {
         if (errno != EINTR)
             break;
         if (timed_out)
             kill(-pid, SIGKILL);
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    memset(&it, 0, sizeof it);
-    setitimer(ITIMER_REAL, &it, NULL);
+    t1 = rb_now_ns();
+    alarm_after(0);
     kill(-pid, SIGKILL);        /* what the command left running in its group */
     do
         n = read(report[0], &e, sizeof e);
@@ -455,7 +455,7 @@ int rb_time(const char *dir, double timeout_s, char **argv, char *err, size_t le
     json_kstr(&j, "type", "time");
     json_kint(&j, "exit_code", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
     json_kint(&j, "signal", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-    json_kdouble(&j, "wall_s", seconds_between(&t0, &t1));
+    json_kdouble(&j, "wall_s", (double)(t1 - t0) * 1e-9);
     rb_json_rusage(&j, &ru);
     json_obj_end(&j);
     rc = json_emit(&j);
